@@ -1,0 +1,1 @@
+"""SEXTO assistant: the Telegram shell, its command line and its composition root."""

@@ -1,0 +1,73 @@
+"""The python-telegram-bot Application: building it and serving it until asked to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import Update
+from telegram.ext import AIORateLimiter, Application
+
+from bot.handlers import TelegramFront
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def build_application(runtime: Runtime) -> tuple[Application, TelegramFront]:  # type: ignore[type-arg]
+    """An Application talking to the Bot API server of TELEGRAM_API_URL."""
+    env = runtime.settings.env
+    telegram = runtime.settings.config.telegram
+    if env.telegram_token is None:
+        raise RuntimeError("TELEGRAM_BOT_TOKEN is not set")
+    app = (
+        Application.builder()
+        .token(env.telegram_token)
+        .base_url(f"{env.telegram_api_url}/bot")
+        .base_file_url(f"{env.telegram_api_url}/file/bot")
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .connect_timeout(telegram.connect_timeout.total_seconds())
+        .read_timeout(telegram.read_timeout.total_seconds())
+        .write_timeout(telegram.read_timeout.total_seconds())
+        .build()
+    )
+    front = TelegramFront(runtime.guide)
+    front.install(app)
+    return app, front
+
+
+async def serve(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Serve Telegram (polling or webhook) until ``stop`` is set."""
+    telegram = runtime.settings.config.telegram
+    app, front = build_application(runtime)
+    async with app:
+        await front.set_commands(app)
+        me = app.bot.username
+        await app.start()
+        updater = app.updater
+        if updater is None:  # pragma: no cover - the builder always makes one
+            raise RuntimeError("the application has no updater")
+        if telegram.mode == "webhook":
+            secret = runtime.settings.env.webhook_secret
+            if not telegram.webhook_url or not secret:
+                raise RuntimeError(
+                    "webhook mode needs telegram.webhook_url in the config and "
+                    "TELEGRAM_WEBHOOK_SECRET in the environment"
+                )
+            await updater.start_webhook(
+                listen=telegram.webhook_listen,
+                port=telegram.webhook_port,
+                url_path="telegram",
+                webhook_url=telegram.webhook_url,
+                secret_token=secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+            log.info("@%s serving webhook on %s", me, telegram.webhook_url)
+        else:
+            await updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=25)
+            log.info("@%s polling %s", me, runtime.settings.env.telegram_api_url)
+        try:
+            await stop.wait()
+        finally:
+            await updater.stop()
+            await app.stop()

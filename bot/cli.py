@@ -1,0 +1,171 @@
+"""The ``sexto`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+from sqlalchemy.engine import make_url
+
+from bot.console import ConsoleChat, local_member, stdin_reader
+from bot.runtime import Runtime
+from bot.settings import ConfigError, Settings
+from storage.models import Role
+from storage.repositories import Enrollment, Schools
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.load(os.environ)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Build the runtime, run ``work`` on it, and close it."""
+    runtime = Runtime.create(_settings())
+
+    async def main() -> T:
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.close()
+
+    return asyncio.run(main())
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log more (debug level).")
+def main(verbose: bool) -> None:
+    """SEXTO assistant: guides school staff through the SEXTO protocol on Telegram."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "apscheduler", "aiosqlite", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@main.command()
+def init() -> None:
+    """Create or upgrade the database and load the schools of config.yml (idempotent)."""
+
+    async def work(runtime: Runtime) -> None:
+        added, updated = await runtime.prepare_database()
+        total = len(runtime.settings.config.schools)
+        click.echo(f"Database ready: {_safe_url(runtime.settings.env.database_url)}")
+        click.echo(f"Schools: {total} in config.yml ({added} added, {updated} updated)")
+
+    _with_runtime(work)
+
+
+@main.command()
+def run() -> None:
+    """Serve the bot on Telegram; without TELEGRAM_BOT_TOKEN, open the local console chat."""
+    settings = _settings()
+    if settings.env.telegram_token is None:
+        click.echo("No TELEGRAM_BOT_TOKEN: local mode (console chat).", err=True)
+        _chat(settings.config.local.school, None)
+        return
+
+    async def work(runtime: Runtime) -> None:
+        from bot.application import serve
+
+        await runtime.prepare_database()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await serve(runtime, stop)
+
+    _with_runtime(work)
+
+
+def _chat(school: str, language: str | None) -> None:
+    async def work(runtime: Runtime) -> None:
+        config = runtime.settings.config
+        if school not in {s.id for s in config.schools}:
+            raise click.BadParameter(f"unknown school {school!r}", param_hint="--school")
+        await runtime.prepare_database()
+        member_id = await local_member(runtime.guide, school, language or config.default_language)
+        await ConsoleChat(runtime.guide, sys.stdout).run(member_id, stdin_reader)
+
+    _with_runtime(work)
+
+
+@main.command()
+@click.option("--school", help="School id from config.yml (default: local.school).")
+@click.option("--language", type=click.Choice(["fr", "en"]), help="Language to start in.")
+def chat(school: str | None, language: str | None) -> None:
+    """Chat with the guide in this terminal, as a demo professional (drills, demos)."""
+    _chat(school or _settings().config.local.school, language)
+
+
+@main.command()
+@click.option(
+    "--role",
+    type=click.Choice(["professional", "officer", "coordinator"]),
+    required=True,
+    help="What the new member does.",
+)
+@click.option("--school", help="School id from config.yml (required for professionals).")
+def enroll(role: str, school: str | None) -> None:
+    """Print a single-use enrollment code and its Telegram link."""
+    member_role = Role(role)
+    if member_role is Role.PROFESSIONAL and not school:
+        raise click.UsageError("a professional needs --school")
+
+    async def work(runtime: Runtime) -> None:
+        settings = runtime.settings
+        now = runtime.clock.now()
+        await runtime.prepare_database()
+        async with runtime.sessions() as session, session.begin():
+            if school is not None and await Schools(session).get(school) is None:
+                known = ", ".join(s.id for s in settings.config.schools)
+                raise click.BadParameter(
+                    f"unknown school {school!r} (known: {known})", param_hint="--school"
+                )
+            code, row = await Enrollment(session).create_code(
+                member_role, school, now, settings.config.enrollment.code_ttl
+            )
+        username = await _bot_username(runtime)
+        expires = row.expires_at.astimezone(settings.config.zone).strftime("%Y-%m-%d %H:%M %Z")
+        click.echo(f"Enrollment code ({role}{', ' + school if school else ''}): {code}")
+        click.echo(f"Single use, valid until {expires}.")
+        if username:
+            click.echo(f"Link: https://t.me/{username}?start={code}")
+        click.echo(f"Or send the bot: /start {code}")
+
+    _with_runtime(work)
+
+
+async def _bot_username(runtime: Runtime) -> str | None:
+    """The bot's username: asked to Telegram when a token is set, else from config.yml."""
+    env = runtime.settings.env
+    if env.telegram_token:
+        from telegram import Bot
+        from telegram.error import TelegramError
+
+        bot = Bot(env.telegram_token, base_url=f"{env.telegram_api_url}/bot")
+        try:
+            async with bot:
+                return bot.username
+        except TelegramError as error:
+            click.echo(f"(could not ask Telegram for the bot's name: {error})", err=True)
+    return runtime.settings.config.telegram.bot_username
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

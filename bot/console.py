@@ -1,0 +1,125 @@
+"""Local mode's console chat: the same guide, typed in a terminal, as a demo professional."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import string
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TextIO
+
+from bot.guide import Guide, Outcome
+from dialogues.effects import Button, Say
+from dialogues.events import (
+    ButtonPressed,
+    CancelRequested,
+    Event,
+    HelpRequested,
+    LanguageRequested,
+    StatusRequested,
+    UserSaid,
+)
+from storage.repositories import Members
+
+LOCAL_NAME = "Local trainer"
+KEYS = string.ascii_lowercase
+
+ReadLine = Callable[[], Awaitable[str | None]]
+
+
+def plain(text: str) -> str:
+    """Telegram HTML as terminal text."""
+    return html.unescape(re.sub(r"</?(b|i|u|s|code|pre)>", "", text))
+
+
+async def stdin_reader() -> str | None:
+    """The next line typed, or None at end of input."""
+    line = await asyncio.to_thread(sys.stdin.readline)
+    return line.rstrip("\n") if line else None
+
+
+class ConsoleChat:
+    """A terminal conversation with the guide."""
+
+    def __init__(self, guide: Guide, out: TextIO) -> None:
+        self.guide = guide
+        self.out = out
+        self.buttons: dict[str, Button] = {}
+
+    def show(self, outcome: Outcome) -> None:
+        """Print the guide's answer; buttons get letters to type."""
+        if outcome.choice is not None:
+            print(f"   {plain(outcome.choice.text)}", file=self.out)
+        for say in outcome.replies:
+            self._say(say)
+        for notice in outcome.notices:
+            print(f"\n[alert to member {notice.member_id}]\n{plain(notice.text)}", file=self.out)
+        self.out.flush()
+
+    def _say(self, say: Say) -> None:
+        print(f"\n{plain(say.text)}", file=self.out)
+        flat = [button for row in say.buttons for button in row]
+        if flat:
+            self.buttons = dict(zip(KEYS, flat, strict=False))
+            print(
+                "   " + "   ".join(f"[{key}] {b.label}" for key, b in self.buttons.items()),
+                file=self.out,
+            )
+
+    def event_for(self, line: str) -> Event | str | None:
+        """Turn a typed line into an event ('incident' for /incident, None to quit)."""
+        text = line.strip()
+        command = text.split()[0].lower() if text.startswith("/") else ""
+        if command in ("/quit", "/exit"):
+            return None
+        if command == "/incident":
+            return "incident"
+        simple: dict[str, Event] = {
+            "/status": StatusRequested(),
+            "/help": HelpRequested(),
+            "/cancel": CancelRequested(),
+        }
+        if command in simple:
+            return simple[command]
+        if command == "/lang":
+            args = text.split()[1:]
+            wanted = args[0][:2].lower() if args else None
+            return LanguageRequested(wanted if wanted in ("fr", "en") else None)
+        button = self.buttons.get(text.lower()) if len(text) == 1 else None
+        if button is not None:
+            if button.data == "start":
+                return "incident"
+            return ButtonPressed(button.data)
+        return UserSaid(text)
+
+    async def run(self, member_id: int, read: ReadLine) -> None:
+        """Chat until /quit or the end of input."""
+        print(
+            "SEXTO assistant, local mode. Type /incident to start, a letter to press a button, "
+            "/status, /lang, /cancel, /help, /quit.",
+            file=self.out,
+        )
+        self.show(await self.guide.handle(member_id, HelpRequested()))
+        while True:
+            print("\n> ", end="", file=self.out, flush=True)
+            line = await read()
+            if line is None:
+                break
+            event = self.event_for(line)
+            if event is None:
+                break
+            if event == "incident":
+                self.show(await self.guide.start_incident(member_id))
+            elif not isinstance(event, str):
+                self.show(await self.guide.handle(member_id, event))
+
+
+async def local_member(guide: Guide, school_id: str, language: str) -> int:
+    """The id of local mode's demo professional for a school."""
+    async with guide.sessions() as session, session.begin():
+        member = await Members(session).local_professional(
+            LOCAL_NAME, school_id, language, guide.clock.now()
+        )
+        return member.id

@@ -1,0 +1,349 @@
+"""The guide service: runs the engine for one member and carries out its effects in storage.
+
+Shared by every front end (Telegram, the console chat): they turn what the person did into an
+event, call :meth:`Guide.handle`, and deliver the :class:`Outcome`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.settings import Config
+from dialogues.effects import (
+    AdvanceStatus,
+    Button,
+    CancelIncident,
+    Effect,
+    MarkChoice,
+    NotifyOfficers,
+    OpenIncident,
+    Say,
+    SetLanguage,
+    StartReminders,
+    StepCompleted,
+    StopReminders,
+    UpdateIncident,
+)
+from dialogues.engine import clock as hhmm
+from dialogues.engine import step
+from dialogues.events import ButtonPressed, Event, IncidentOpened, StartIncident, UserSaid
+from dialogues.protocol import Markup
+from dialogues.protocol import Protocol as GuideProtocol
+from dialogues.state import SchoolRef, State
+from storage.models import EventKind, Incident, IncidentStatus, Member, Role
+from storage.repositories import (
+    Conversations,
+    Enrollment,
+    EnrollmentError,
+    Incidents,
+    Members,
+    Officers,
+    Schools,
+    Timeline,
+)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message for another member (an officer's alert)."""
+
+    member_id: int
+    chat_id: int | None
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    protect: bool = True
+
+
+@dataclass
+class Outcome:
+    """What to deliver after an event: replies to the member, and messages to others."""
+
+    replies: list[Say] = field(default_factory=list)
+    choice: MarkChoice | None = None
+    notices: list[Outgoing] = field(default_factory=list)
+    language: str = "fr"
+
+
+class Reminders(Protocol):
+    """Where reminder chains are started and stopped (the scheduler)."""
+
+    async def start(self, session: AsyncSession, incident_id: int, kind: str) -> None:
+        """Start a reminder chain for an incident."""
+        ...
+
+    async def stop(self, session: AsyncSession, incident_id: int, kind: str | None) -> None:
+        """Stop one chain, or all of the incident's when kind is None."""
+        ...
+
+
+class NoReminders:
+    """Reminders switched off (used where no scheduler runs)."""
+
+    async def start(self, session: AsyncSession, incident_id: int, kind: str) -> None:
+        """Do nothing."""
+
+    async def stop(self, session: AsyncSession, incident_id: int, kind: str | None) -> None:
+        """Do nothing."""
+
+
+def language_for(telegram_code: str | None, default: str) -> str:
+    """The bot language closest to a Telegram language code."""
+    if telegram_code:
+        prefix = telegram_code.lower()[:2]
+        if prefix in ("fr", "en"):
+            return prefix
+    return default
+
+
+class Guide:
+    """Runs members' conversations through the engine, on the database."""
+
+    def __init__(
+        self,
+        protocol: GuideProtocol,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        config: Config,
+        reminders: Reminders | None = None,
+    ) -> None:
+        self.protocol = protocol
+        self.sessions = sessions
+        self.clock = clock
+        self.config = config
+        self.reminders: Reminders = reminders or NoReminders()
+
+    # ---- members --------------------------------------------------------------------------------
+
+    async def member_for(self, telegram_user_id: int) -> Member | None:
+        """The member bound to a Telegram account."""
+        async with self.sessions() as session:
+            return await Members(session).by_telegram_id(telegram_user_id)
+
+    async def enroll(
+        self, code: str, telegram_user_id: int, display_name: str, language: str
+    ) -> tuple[Member | None, str]:
+        """Redeem an enrollment code; returns the new member (or None) and what to say."""
+        now = self.clock.now()
+        async with self.sessions() as session, session.begin():
+            try:
+                member = await Enrollment(session).redeem(
+                    code, telegram_user_id, display_name, language, now
+                )
+            except EnrollmentError as error:
+                return None, self.protocol.text(f"enroll.{error.problem.value}", language)
+            await Timeline(session).append(
+                at=now,
+                kind=EventKind.MEMBER_ENROLLED,
+                member_id=member.id,
+                data={"role": member.role.value},
+            )
+        role = "professional" if member.role in (Role.PROFESSIONAL, Role.ADMIN) else member.role
+        text = self.protocol.text(f"welcome.{role}", language, name=member.display_name)
+        return member, text
+
+    def text(self, key: str, language: str, **params: object) -> str:
+        """A text of the protocol."""
+        return self.protocol.text(key, language, **params)
+
+    # ---- events ---------------------------------------------------------------------------------
+
+    async def start_incident(self, member_id: int) -> Outcome:
+        """/incident: start the guide with the member's schools."""
+        async with self.sessions() as session:
+            member = await Members(session).get(member_id)
+            schools = (
+                ()
+                if member is None
+                else tuple(SchoolRef(s.id, s.name, s.address) for s in member.schools if s.active)
+            )
+        return await self.handle(member_id, StartIncident(schools))
+
+    async def handle(self, member_id: int, event: Event) -> Outcome:
+        """Apply an event to a member's conversation, in one transaction."""
+        now = self.clock.now()
+        async with self.sessions() as session, session.begin():
+            member = await Members(session).get(member_id)
+            if member is None:
+                raise LookupError(f"no member {member_id}")
+            conversations = Conversations(session)
+            saved = await conversations.load(member_id)
+            state = State.from_dict(saved) if saved else State(language=member.language)
+            run = _Run(self, session, member, now)
+            await run.record_input(state, event)
+            queue: list[Event] = [event]
+            while queue:
+                before = state
+                state, effects = step(self.protocol, state, queue.pop(0), now)
+                incident_id = state.incident_id or before.incident_id
+                for effect in effects:
+                    follow = await run.apply(effect, incident_id, state)
+                    if follow is not None:
+                        queue.append(follow)
+            await conversations.save(member_id, _jsonable(state.to_dict()), now)
+            run.outcome.language = state.language
+            return run.outcome
+
+    async def media_deleted(self, member_id: int, kind: str) -> str:
+        """Record that a file was deleted unseen; returns the warning to send."""
+        now = self.clock.now()
+        async with self.sessions() as session, session.begin():
+            member = await Members(session).get(member_id)
+            saved = await Conversations(session).load(member_id)
+            state = State.from_dict(saved) if saved else State()
+            language = member.language if member else self.config.default_language
+            await Timeline(session).append(
+                at=now,
+                kind=EventKind.MEDIA_DELETED,
+                incident_id=state.incident_id if state.active else None,
+                member_id=member_id,
+                data={"kind": kind},
+            )
+        return self.protocol.text("media.deleted", language)
+
+
+class _Run:
+    """Carries out the effects of one event inside its transaction."""
+
+    def __init__(self, guide: Guide, session: AsyncSession, member: Member, now: datetime):
+        self.guide = guide
+        self.session = session
+        self.member = member
+        self.now = now
+        self.outcome = Outcome()
+        self.timeline = Timeline(session)
+        self.incidents = Incidents(session)
+
+    async def record(self, kind: str, incident_id: int | None, **data: Any) -> None:
+        step_name = data.pop("step", None)
+        await self.timeline.append(
+            at=self.now,
+            kind=kind,
+            incident_id=incident_id,
+            member_id=self.member.id,
+            step=step_name,
+            data=data,
+        )
+
+    async def record_input(self, state: State, event: Event) -> None:
+        incident_id = state.incident_id if state.active else None
+        if isinstance(event, UserSaid):
+            await self.record(EventKind.MESSAGE_IN, incident_id, text=event.text, step=state.step)
+        elif isinstance(event, ButtonPressed):
+            await self.record(
+                EventKind.MESSAGE_IN, incident_id, button=event.data, step=state.step
+            )
+
+    async def incident(self, incident_id: int | None) -> Incident | None:
+        return None if incident_id is None else await self.incidents.get(incident_id)
+
+    async def apply(self, effect: Effect, incident_id: int | None, state: State) -> Event | None:
+        match effect:
+            case Say():
+                self.outcome.replies.append(effect)
+                await self.record(EventKind.MESSAGE_OUT, incident_id, text=effect.text)
+            case MarkChoice():
+                self.outcome.choice = effect
+            case OpenIncident(school_id=school_id, drill=drill):
+                incident = await self.incidents.open(school_id, self.member.id, drill, self.now)
+                await self.record(
+                    EventKind.INCIDENT_OPENED, incident.id, code=incident.code, drill=drill
+                )
+                return IncidentOpened(incident.id, incident.code)
+            case StepCompleted(step=step_name, choice=choice):
+                await self.record(EventKind.STEP_DONE, incident_id, step=step_name, choice=choice)
+            case AdvanceStatus(status=status):
+                target = await self.incident(incident_id)
+                if target and await self.incidents.advance(
+                    target, IncidentStatus(status), self.now
+                ):
+                    await self.record(EventKind.STATUS_CHANGED, incident_id, status=status)
+            case UpdateIncident(device_count=count, event_number=number):
+                target = await self.incident(incident_id)
+                if target is not None:
+                    fields = {
+                        k: v
+                        for k, v in (("device_count", count), ("event_number", number))
+                        if v is not None
+                    }
+                    await self.incidents.update(target, self.now, **fields)
+                    await self.record(EventKind.INCIDENT_UPDATED, incident_id, **fields)
+            case CancelIncident(reason=reason):
+                target = await self.incident(incident_id)
+                if target is not None:
+                    await self.incidents.cancel(target, reason, self.now)
+                    await self.record(EventKind.INCIDENT_CANCELLED, incident_id, reason=reason)
+            case StartReminders(kind=kind):
+                if incident_id is not None:
+                    await self.guide.reminders.start(self.session, incident_id, kind)
+            case StopReminders(kind=kind):
+                if incident_id is not None:
+                    await self.guide.reminders.stop(self.session, incident_id, kind)
+            case NotifyOfficers(reason=reason):
+                await self.notify_officers(reason, incident_id, state.language)
+            case SetLanguage(language=language):
+                await Members(self.session).set_language(self.member, language)
+        return None
+
+    async def notify_officers(self, reason: str, incident_id: int | None, language: str) -> None:
+        """Alert the school's community relations officer, or tell the professional why not."""
+        policy = self.guide.config.escalation
+        incident = await self.incident(incident_id)
+        if incident is None or reason not in policy.notify_officer_on:
+            return
+        text = self.guide.protocol.text
+        school = await Schools(self.session).get(incident.school_id)
+        school_name = school.name if school else incident.school_id
+        if incident.drill and not policy.drills_alert_officers:
+            await self.say(text("officer.drill", language), incident.id)
+            await self.record(EventKind.ALERT_SKIPPED, incident.id, reason=reason, why="drill")
+            return
+        assignment = await Officers(self.session).for_school(incident.school_id)
+        officer = None
+        if assignment is not None:
+            officer = await Members(self.session).get(assignment.officer_id)
+        if officer is None or not officer.active:
+            await self.say(text("officer.none", language, school=school_name), incident.id)
+            await self.record(
+                EventKind.ALERT_SKIPPED, incident.id, reason=reason, why="no officer"
+            )
+            return
+        tag = text("drill.tag", officer.language) if incident.drill else ""
+        alert = text(
+            "officer.alert",
+            officer.language,
+            code=incident.code,
+            drill=Markup(tag),
+            school=school_name,
+            event=text(f"officer.event.{reason}", officer.language),
+            time=hhmm(self.guide.protocol, self.now),
+            status=text(f"status.{incident.status.value}", officer.language),
+        )
+        self.outcome.notices.append(Outgoing(officer.id, officer.telegram_user_id, alert))
+        await self.record(EventKind.ALERT_SENT, incident.id, reason=reason, to=officer.id)
+        await self.say(
+            text(
+                "officer.notified",
+                language,
+                name=officer.display_name,
+                time=hhmm(self.guide.protocol, self.now),
+            ),
+            incident.id,
+        )
+
+    async def say(self, text: str, incident_id: int) -> None:
+        """Add a reply of the shell's own (not from the engine) and log it."""
+        self.outcome.replies.append(Say(text))
+        await self.record(EventKind.MESSAGE_OUT, incident_id, text=text)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value

@@ -1,0 +1,338 @@
+"""Telegram handlers: turn updates into guide events and deliver what the guide answers."""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeDefault,
+    CallbackQuery,
+    Chat,
+    ChatMemberUpdated,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import ChatMemberStatus, ChatType, ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.guide import Guide, Outcome, Outgoing, language_for
+from dialogues.effects import Button
+from dialogues.engine import START_BUTTON
+from dialogues.events import (
+    ButtonPressed,
+    CancelRequested,
+    Event,
+    HelpRequested,
+    LanguageRequested,
+    StatusRequested,
+    UserSaid,
+)
+from storage.models import Member, Role
+
+log = logging.getLogger(__name__)
+
+MEDIA = (
+    filters.PHOTO
+    | filters.VIDEO
+    | filters.Document.ALL
+    | filters.VOICE
+    | filters.VIDEO_NOTE
+    | filters.Sticker.ALL
+    | filters.ANIMATION
+    | filters.AUDIO
+    | filters.PAID_MEDIA
+    | filters.STORY
+    | filters.LIVE_PHOTO
+)
+COMMANDS = ("incident", "status", "cancel", "lang", "help")
+CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+OPENERS = (Role.PROFESSIONAL, Role.ADMIN)
+
+
+def keyboard(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
+    """An inline keyboard for rows of buttons (None when there are none)."""
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row] for row in rows]
+    )
+
+
+def media_kind(message: Message) -> str:
+    """What kind of file a message carries (recorded instead of any file id)."""
+    for kind in (
+        "photo",
+        "video",
+        "document",
+        "voice",
+        "video_note",
+        "sticker",
+        "animation",
+        "audio",
+        "paid_media",
+        "story",
+    ):
+        if getattr(message, kind, None):
+            return kind
+    return "other"
+
+
+class TelegramFront:
+    """The bot's behaviour on Telegram; every decision about content is the guide's."""
+
+    def __init__(self, guide: Guide) -> None:
+        self.guide = guide
+        self.default_language = guide.config.default_language
+
+    def install(self, app: Application) -> None:  # type: ignore[type-arg]
+        """Register the handlers, groups first so nothing else answers there."""
+        self.bot = app.bot
+        private = filters.ChatType.PRIVATE
+        app.add_handler(ChatMemberHandler(self.on_my_membership, ChatMemberHandler.MY_CHAT_MEMBER))
+        app.add_handler(MessageHandler(~private & filters.UpdateType.MESSAGES, self.on_group))
+        app.add_handler(MessageHandler(private & MEDIA, self.on_media))
+        app.add_handler(CommandHandler("start", self.on_start, filters=private))
+        app.add_handler(CommandHandler("incident", self.on_incident, filters=private))
+        app.add_handler(CommandHandler("status", self.on_command, filters=private))
+        app.add_handler(CommandHandler("help", self.on_command, filters=private))
+        app.add_handler(CommandHandler("cancel", self.on_command, filters=private))
+        app.add_handler(CommandHandler("lang", self.on_command, filters=private))
+        app.add_handler(CallbackQueryHandler(self.on_button))
+        app.add_handler(
+            MessageHandler(private & filters.UpdateType.MESSAGE & ~filters.COMMAND, self.on_text)
+        )
+        app.add_handler(
+            MessageHandler(private & filters.UpdateType.MESSAGE & filters.COMMAND, self.on_unknown)
+        )
+
+    async def set_commands(self, app: Application) -> None:  # type: ignore[type-arg]
+        """Publish the command menu in French and English."""
+        for language in ("fr", "en"):
+            commands = [
+                BotCommand(name, self.guide.text(f"command.{name}", language)) for name in COMMANDS
+            ]
+            code = None if language == self.default_language else language
+            await app.bot.set_my_commands(
+                commands, scope=BotCommandScopeDefault(), language_code=code
+            )
+            if code is None:
+                await app.bot.set_my_commands(
+                    commands, scope=BotCommandScopeDefault(), language_code=language
+                )
+
+    # ---- access -------------------------------------------------------------------------------
+
+    def _language(self, update: Update) -> str:
+        user = update.effective_user
+        return language_for(user.language_code if user else None, self.default_language)
+
+    async def _member(self, update: Update) -> Member | None:
+        """The active member behind an update; strangers and inactive members are told why not."""
+        user = update.effective_user
+        chat = update.effective_chat
+        if user is None or chat is None:
+            return None
+        member = await self.guide.member_for(user.id)
+        if member is not None and member.active:
+            return member
+        key = "not_enrolled" if member is None else "enroll.inactive"
+        language = member.language if member else self._language(update)
+        if update.callback_query:
+            await update.callback_query.answer()
+        await self._send(chat.id, self.guide.text(key, language), protect=False)
+        return None
+
+    # ---- groups ---------------------------------------------------------------------------------
+
+    async def _leave(self, chat: Chat, language: str) -> None:
+        try:
+            await chat.send_message(self.guide.text("private_only", language))
+        except TelegramError as error:
+            log.info("could not say goodbye to chat %s: %s", chat.id, error)
+        try:
+            await chat.leave()
+        except TelegramError as error:
+            log.warning("could not leave chat %s: %s", chat.id, error)
+
+    async def on_my_membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Added to a group or channel: say why not, and leave."""
+        change: ChatMemberUpdated | None = update.my_chat_member
+        if change is None or change.chat.type == ChatType.PRIVATE:
+            return
+        joined = change.new_chat_member.status in (
+            ChatMemberStatus.MEMBER,
+            ChatMemberStatus.ADMINISTRATOR,
+            ChatMemberStatus.RESTRICTED,
+        )
+        if joined:
+            await self._leave(change.chat, self._language(update))
+
+    async def on_group(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Anything said in a group: say why not, and leave."""
+        if update.effective_chat is not None:
+            await self._leave(update.effective_chat, self._language(update))
+
+    # ---- private chat -------------------------------------------------------------------------
+
+    async def on_media(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Delete any file at once, unopened, and warn."""
+        message = update.effective_message
+        user = update.effective_user
+        if message is None or user is None:
+            return
+        kind = media_kind(message)
+        try:
+            await message.delete()
+        except TelegramError as error:
+            log.warning("could not delete a %s: %s", kind, error)
+        member = await self.guide.member_for(user.id)
+        if member is not None and member.active:
+            warning = await self.guide.media_deleted(member.id, kind)
+        else:
+            warning = self.guide.text("media.deleted", self._language(update))
+        await self._send(message.chat_id, warning, protect=False)
+
+    async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/start CODE enrolls; /start alone greets a member or explains enrollment."""
+        user = update.effective_user
+        message = update.effective_message
+        if user is None or message is None:
+            return
+        args = context.args or []
+        member = await self.guide.member_for(user.id)
+        language = member.language if member else self._language(update)
+        if member is not None:
+            key = "welcome.back" if member.active else "enroll.inactive"
+            text = self.guide.text(key, language, name=member.display_name)
+        elif args and CODE.match(args[0]):
+            name = user.full_name or user.username or str(user.id)
+            _, text = await self.guide.enroll(args[0], user.id, name, language)
+        else:
+            text = self.guide.text("not_enrolled" if not args else "enroll.unknown", language)
+        await self._send(message.chat_id, text, protect=False)
+
+    async def on_incident(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/incident."""
+        member = await self._member(update)
+        if member is None or update.effective_chat is None:
+            return
+        if member.role not in OPENERS:
+            text = self.guide.text("role.forbidden", member.language)
+            await self._send(update.effective_chat.id, text, protect=False)
+            return
+        await self._deliver(update.effective_chat.id, await self.guide.start_incident(member.id))
+
+    async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/status, /help, /cancel, /lang [fr|en]."""
+        message = update.effective_message
+        member = await self._member(update)
+        if member is None or message is None or not message.text:
+            return
+        name = message.text.split()[0].lstrip("/").split("@")[0].lower()
+        event: Event
+        if name == "status":
+            event = StatusRequested()
+        elif name == "help":
+            event = HelpRequested()
+        elif name == "cancel":
+            event = CancelRequested()
+        else:
+            wanted = (context.args or [""])[0].lower()[:2]
+            event = LanguageRequested(wanted if wanted in ("fr", "en") else None)
+        await self._deliver(message.chat_id, await self.guide.handle(member.id, event))
+
+    async def on_unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An unknown command: show the help."""
+        message = update.effective_message
+        member = await self._member(update)
+        if member is None or message is None:
+            return
+        await self._deliver(message.chat_id, await self.guide.handle(member.id, HelpRequested()))
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Typed text (and anything else that is not a file)."""
+        message = update.effective_message
+        member = await self._member(update)
+        if member is None or message is None:
+            return
+        event = UserSaid(message.text or "")
+        await self._deliver(message.chat_id, await self.guide.handle(member.id, event))
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An inline button."""
+        query: CallbackQuery | None = update.callback_query
+        if query is None:
+            return
+        if query.message is not None and query.message.chat.type != ChatType.PRIVATE:
+            await query.answer()
+            return
+        member = await self._member(update)
+        if member is None or query.message is None:
+            return
+        data = query.data or ""
+        if data == START_BUTTON and member.role in OPENERS:
+            outcome = await self.guide.start_incident(member.id)
+        else:
+            outcome = await self.guide.handle(member.id, ButtonPressed(data))
+        await query.answer()
+        if outcome.choice is not None and isinstance(query.message, Message):
+            await self._close(query.message, outcome.choice.text)
+        await self._deliver(query.message.chat.id, outcome)
+
+    # ---- delivery -----------------------------------------------------------------------------
+
+    async def _close(self, message: Message, choice: str) -> None:
+        """Show the choice under the pressed message and remove its buttons."""
+        body = message.text_html if message.text else ""
+        try:
+            await message.edit_text(
+                f"{body}\n\n<i>{html.escape(choice, quote=False)}</i>",
+                parse_mode=ParseMode.HTML,
+                reply_markup=None,
+            )
+        except BadRequest as error:
+            log.info("could not mark the choice: %s", error)
+
+    async def _deliver(self, chat_id: int, outcome: Outcome) -> None:
+        for say in outcome.replies:
+            await self._send(chat_id, say.text, say.buttons, protect=say.protect)
+        for notice in outcome.notices:
+            await self._notify(notice)
+
+    async def _notify(self, notice: Outgoing) -> None:
+        if notice.chat_id is None:
+            return
+        try:
+            await self._send(notice.chat_id, notice.text, notice.buttons, protect=notice.protect)
+        except (Forbidden, BadRequest) as error:
+            log.warning("alert to member %s not delivered: %s", notice.member_id, error)
+
+    async def _send(
+        self,
+        chat_id: int,
+        text: str,
+        buttons: tuple[tuple[Button, ...], ...] = (),
+        *,
+        protect: bool,
+    ) -> None:
+        await self.bot.send_message(
+            chat_id,
+            text,
+            parse_mode=ParseMode.HTML,
+            reply_markup=keyboard(buttons),
+            protect_content=protect,
+        )

@@ -1,0 +1,50 @@
+"""The composition root: builds every collaborator from the settings, once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.clock import Clock, SystemClock
+from bot.guide import Guide
+from bot.settings import Settings
+from dialogues.protocol import Protocol, load_protocol
+from storage.database import create_engine, migrate, session_factory
+from storage.repositories import SchoolRecord, Schools
+
+
+@dataclass
+class Runtime:
+    """Everything a command needs, wired together."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    protocol: Protocol
+    clock: Clock
+    guide: Guide
+
+    @classmethod
+    def create(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
+        """Wire the program from its settings."""
+        clock = clock or SystemClock()
+        engine = create_engine(settings.env.database_url)
+        sessions = session_factory(engine)
+        protocol = load_protocol(zone=settings.config.zone)
+        guide = Guide(protocol, sessions, clock, settings.config)
+        return cls(settings, engine, sessions, protocol, clock, guide)
+
+    async def prepare_database(self) -> tuple[int, int]:
+        """Migrate the schema and load the schools of config.yml; returns (added, updated)."""
+        await migrate(self.engine)
+        records = [
+            SchoolRecord(s.id, s.name, s.board, s.station, s.address)
+            for s in self.settings.config.schools
+        ]
+        async with self.sessions() as session, session.begin():
+            return await Schools(session).sync(records)
+
+    async def close(self) -> None:
+        """Release the database connections."""
+        await self.engine.dispose()

@@ -1,0 +1,234 @@
+"""Settings: config.yml (committed, no secrets) plus the environment (secrets, deployment)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.yml"
+DEFAULT_API_URL = "https://api.telegram.org"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/sexto.db"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class ConfigError(Exception):
+    """The configuration or the environment is invalid; the message names the key."""
+
+
+def parse_duration(value: object) -> timedelta:
+    """Parse a duration written like ``90s``, ``5m``, ``2h`` or ``7d``."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            seconds = float(match.group(1)) * _UNITS[match.group(2)]
+            if seconds > 0:
+                return timedelta(seconds=seconds)
+    raise ValueError(f"expected a positive duration like '90s', '5m', '2h' or '7d', got {value!r}")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Language = Literal["fr", "en"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class School(_Section):
+    """A school taking part in SEXTO."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    name: str = Field(min_length=1)
+    board: str = Field(min_length=1)
+    station: str = Field(min_length=1)
+    address: str | None = None
+
+
+class Escalation(_Section):
+    """Reminder and alert timings."""
+
+    call_911_reminder_every: Duration = timedelta(minutes=5)
+    call_911_reminders_before_escalation: int = Field(default=3, ge=1)
+    officer_ack_timeout: Duration = timedelta(minutes=10)
+    officer_alert_repeats: int = Field(default=2, ge=0)
+    stalled_after: Duration = timedelta(minutes=15)
+    notify_officer_on: tuple[Literal["opened", "police_called"], ...] = ("opened", "police_called")
+    drills_alert_officers: bool = False
+
+
+class Enrollment(_Section):
+    """Enrollment codes."""
+
+    code_ttl: Duration = timedelta(days=3)
+
+
+class Telegram(_Section):
+    """How the bot talks to Telegram (the token itself comes from the environment)."""
+
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    bot_username: str | None = None
+    connect_timeout: Duration = timedelta(seconds=10)
+    read_timeout: Duration = timedelta(seconds=10)
+
+
+class Local(_Section):
+    """Local mode (no Telegram token): the console chat's demo professional."""
+
+    school: str = "demo"
+
+
+class Config(_Section):
+    """The whole of config.yml."""
+
+    timezone: str = "America/Montreal"
+    languages: tuple[Language, ...] = ("fr", "en")
+    default_language: Language = "fr"
+    schools: tuple[School, ...] = Field(min_length=1)
+    escalation: Escalation = Escalation()
+    enrollment: Enrollment = Enrollment()
+    telegram: Telegram = Telegram()
+    local: Local = Local()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("schools")
+    @classmethod
+    def _unique_ids(cls, value: tuple[School, ...]) -> tuple[School, ...]:
+        ids = [school.id for school in value]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate school id(s): {', '.join(duplicates)}")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The display time zone."""
+        return ZoneInfo(self.timezone)
+
+    def school(self, school_id: str) -> School:
+        """The school with this id."""
+        for school in self.schools:
+            if school.id == school_id:
+                return school
+        raise KeyError(school_id)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Secrets and deployment settings read from the process environment."""
+
+    telegram_token: str | None
+    telegram_api_url: str
+    database_url: str
+    config_path: Path
+    webhook_secret: str | None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Environment:
+        """Read the variables this project uses from ``environ``."""
+        token = environ.get("TELEGRAM_BOT_TOKEN", "").strip() or None
+        if token is not None and not re.fullmatch(r"\d+:[A-Za-z0-9_-]+", token):
+            raise ConfigError("TELEGRAM_BOT_TOKEN: not a bot token (expected '<digits>:<secret>')")
+        api_url = environ.get("TELEGRAM_API_URL", "").strip() or DEFAULT_API_URL
+        if not re.match(r"^https?://[^/\s]+", api_url):
+            raise ConfigError(f"TELEGRAM_API_URL: expected an http(s) URL, got {api_url!r}")
+        return cls(
+            telegram_token=token,
+            telegram_api_url=api_url.rstrip("/"),
+            database_url=normalise_database_url(
+                environ.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+            ),
+            config_path=Path(environ.get("SEXTO_CONFIG", "").strip() or DEFAULT_CONFIG),
+            webhook_secret=environ.get("TELEGRAM_WEBHOOK_SECRET", "").strip() or None,
+        )
+
+
+def normalise_database_url(url: str) -> str:
+    """Pick the async driver for a SQLite or PostgreSQL URL."""
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        return url
+    raise ConfigError(f"DATABASE_URL: unsupported database URL {url.split(':', 1)[0]!r}")
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, source: str = "config.yml") -> Config:
+    """Validate already-parsed YAML, raising ConfigError that names every bad key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source} is invalid:\n{_describe(exc)}") from None
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a config file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    return parse_config(data, str(path))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the composition root needs."""
+
+    config: Config
+    env: Environment
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str]) -> Settings:
+        """Load the environment, then the config file it points to."""
+        env = Environment.from_environ(environ)
+        return cls(config=load_config(env.config_path), env=env)

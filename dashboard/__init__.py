@@ -1,0 +1,1 @@
+"""Coordinators' web dashboard."""

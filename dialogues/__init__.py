@@ -1,0 +1,1 @@
+"""The SEXTO protocol as data, and the pure engine that walks it."""

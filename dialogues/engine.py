@@ -1,0 +1,434 @@
+"""The pure engine: ``step(protocol, state, event, now) -> (state, effects)``.
+
+It never sends, sleeps or reads the clock; the shell carries out the effects it returns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import datetime
+
+from dialogues.effects import (
+    AdvanceStatus,
+    Button,
+    CancelIncident,
+    Effect,
+    MarkChoice,
+    NotifyOfficers,
+    OpenIncident,
+    Say,
+    SetLanguage,
+    StartReminders,
+    StepCompleted,
+    StopReminders,
+    UpdateIncident,
+)
+from dialogues.events import (
+    ButtonPressed,
+    CancelRequested,
+    Event,
+    HelpRequested,
+    IncidentOpened,
+    LanguageRequested,
+    StartIncident,
+    StatusRequested,
+    UserSaid,
+)
+from dialogues.protocol import ButtonSpec, Markup, Protocol, Step
+from dialogues.state import SchoolRef, State
+
+START_BUTTON = "start"
+CANCEL_PREFIX = "cancel:"
+CANCEL_REASONS = ("mistake", "not_sexto")
+EVENT_NUMBER = re.compile(r"^(?=.*\d)[A-Za-z0-9][A-Za-z0-9 /_.#-]{0,39}$")
+MAX_REASON = 500
+
+Result = tuple[State, list[Effect]]
+
+
+def step(protocol: Protocol, state: State, event: Event, now: datetime) -> Result:
+    """Apply one event to a member's state."""
+    match event:
+        case StartIncident(schools=schools):
+            return _start(protocol, state, schools, now)
+        case IncidentOpened():
+            return _opened(protocol, state, event, now)
+        case ButtonPressed(data=data):
+            return _button(protocol, state, data, now)
+        case UserSaid(text=text):
+            return _said(protocol, state, text, now)
+        case StatusRequested():
+            return state, _status(protocol, state)
+        case HelpRequested():
+            return state, [Say(protocol.text("help.text", state.language), protect=False)]
+        case LanguageRequested(language=language):
+            return _language(protocol, state, language)
+        case CancelRequested():
+            return _cancel_request(protocol, state)
+    raise TypeError(f"unknown event {event!r}")  # pragma: no cover
+
+
+# ---- rendering ----------------------------------------------------------------------------------
+
+
+def clock(protocol: Protocol, when: datetime | str) -> str:
+    """A time as people read it here: HH:MM in the display zone."""
+    moment = datetime.fromisoformat(when) if isinstance(when, str) else when
+    return moment.astimezone(protocol.zone).strftime("%H:%M")
+
+
+def _callback(state: State, step_id: str, button_id: str) -> str:
+    return f"{state.incident_id or 0}:{step_id}:{button_id}"
+
+
+def _buttons(protocol: Protocol, state: State, current: Step) -> tuple[tuple[Button, ...], ...]:
+    language = state.language
+    if current.choose_school:
+        return tuple(
+            (Button(school.name, _callback(state, current.id, school.id)),)
+            for school in state.schools
+        )
+    labels = [
+        Button(protocol.text(b.label, language), _callback(state, current.id, b.id))
+        for b in current.buttons
+    ]
+    if current.input == "device_count":
+        numbers = tuple(b for b in labels if b.data.rsplit(":", 1)[1] != "0")
+        others = tuple(b for b in labels if b.data.rsplit(":", 1)[1] == "0")
+        return tuple(row for row in (numbers, others) if row)
+    return tuple((b,) for b in labels)
+
+
+def _params(protocol: Protocol, state: State) -> dict[str, object]:
+    language = state.language
+    school = state.school
+    address = f", {school.address}" if school and school.address else ""
+    devices = "?" if state.device_count is None else str(state.device_count)
+    opened = state.stamp("opened")
+    return {
+        "school": school.name if school else "",
+        "address": address,
+        "devices": protocol.text("devices.count", language, count=devices),
+        "code": state.incident_code or "",
+        "time": clock(protocol, opened.at) if opened else "",
+    }
+
+
+def _show(protocol: Protocol, state: State, step_id: str | None = None) -> Say:
+    current = protocol.step(step_id or state.step or protocol.start)
+    params = _params(protocol, state)
+    if current.id == "event_number":
+        stamp = state.stamp("call911")
+        params["time"] = clock(protocol, stamp.at) if stamp else ""
+    text = protocol.text(current.text, state.language, **params)
+    return Say(text, _buttons(protocol, state, current))
+
+
+def _checklist(protocol: Protocol, state: State) -> str:
+    language = state.language
+    lines = []
+    opened = state.stamp("opened")
+    if opened:
+        lines.append(
+            f"✅ {clock(protocol, opened.at)} {protocol.text('checklist.opened', language)}"
+        )
+    for item in protocol.checklist:
+        assert item.checklist is not None  # noqa: S101 - protocol.checklist guarantees it
+        label = protocol.text(item.checklist, language)
+        if item.id == "devices" and state.device_count is not None:
+            label += " : " if language == "fr" else ": "
+            label += protocol.text("devices.count", language, count=state.device_count)
+        if item.id == "call911" and state.event_number:
+            label += " (" + protocol.text(
+                "checklist.event_number", language, number=state.event_number
+            )
+            label += ")"
+        stamp = state.stamp(item.id)
+        lines.append(f"✅ {clock(protocol, stamp.at)} {label}" if stamp else f"⬜ {label}")
+    return "\n".join(lines)
+
+
+def _header(protocol: Protocol, state: State, key: str) -> str:
+    language = state.language
+    drill = protocol.text("drill.tag", language) if state.drill else ""
+    return protocol.text(
+        key,
+        language,
+        code=state.incident_code or "",
+        drill=drill,
+        school=state.school.name if state.school else "",
+        status=protocol.text(f"status.{state.status or 'open'}", language),
+    )
+
+
+def _status(protocol: Protocol, state: State) -> list[Effect]:
+    language = state.language
+    if state.incident_id is None:
+        if state.preparing:
+            return [Say(protocol.text("status.preparing", language)), _show(protocol, state)]
+        return [Say(protocol.text("status.none", language))]
+    body = _header(protocol, state, "status.header") + "\n\n" + _checklist(protocol, state)
+    if state.active and state.step:
+        current = protocol.step(state.step)
+        title = protocol.text(current.checklist, language) if current.checklist else None
+        if title:
+            body += "\n\n" + protocol.text("status.next", language, step=title)
+    return [Say(body)]
+
+
+# ---- transitions --------------------------------------------------------------------------------
+
+
+def _enter(protocol: Protocol, state: State, step_id: str) -> Result:
+    """Move to a step (skipping completed ones that allow it) and show it."""
+    current = protocol.step(step_id)
+    while current.skip_when_done and state.stamp(current.id) and current.next:
+        current = protocol.step(current.next)
+    state = replace(state, step=current.id, awaiting=None)
+    effects: list[Effect] = []
+    if "start_911_reminders" in current.on_enter and state.incident_id is not None:
+        effects.append(StartReminders("call_911"))
+    if current.terminal:
+        summary = (
+            _header(protocol, state, "summary.header")
+            + "\n\n"
+            + _checklist(protocol, state)
+            + "\n\n"
+            + protocol.text(current.text, state.language)
+        )
+        effects.append(Say(summary))
+    else:
+        effects.append(_show(protocol, state, current.id))
+    return state, effects
+
+
+def _start(
+    protocol: Protocol, state: State, schools: tuple[SchoolRef, ...], now: datetime
+) -> Result:
+    language = state.language
+    if state.active:
+        return state, [
+            Say(protocol.text("incident.busy", language, code=state.incident_code or "")),
+            _show(protocol, state),
+        ]
+    fresh = State(language=language, schools=schools)
+    if not fresh.schools:
+        return fresh, [Say(protocol.text("school.none", language))]
+    if len(fresh.schools) == 1:
+        fresh = replace(fresh, school=fresh.schools[0])
+        return _enter(protocol, fresh, protocol.step(protocol.start).next or protocol.start)
+    return _enter(protocol, fresh, protocol.start)
+
+
+def _opened(protocol: Protocol, state: State, event: IncidentOpened, now: datetime) -> Result:
+    state = replace(
+        state,
+        incident_id=event.incident_id,
+        incident_code=event.code,
+        opened_at=now.isoformat(),
+        status="open",
+    ).with_stamp("opened", now)
+    language = state.language
+    drill = protocol.text("drill.note", language) if state.drill else ""
+    opened = Say(
+        protocol.text(
+            "incident.opened",
+            language,
+            code=event.code,
+            time=clock(protocol, now),
+            school=state.school.name if state.school else "",
+            drill=Markup(drill),
+        )
+    )
+    state, shown = _enter(protocol, state, state.step or protocol.start)
+    return state, [opened, NotifyOfficers("opened"), *shown]
+
+
+def _stale(protocol: Protocol, state: State) -> list[Effect]:
+    if state.step is None or protocol.step(state.step).terminal:
+        return [_idle(protocol, state)]
+    return [Say(protocol.text("stale", state.language)), _show(protocol, state)]
+
+
+def _idle(protocol: Protocol, state: State) -> Say:
+    language = state.language
+    return Say(
+        protocol.text("idle.hint", language),
+        ((Button(protocol.text("idle.start", language), START_BUTTON),),),
+        protect=False,
+    )
+
+
+def _button(protocol: Protocol, state: State, data: str, now: datetime) -> Result:
+    if data.startswith(CANCEL_PREFIX):
+        return _cancel_choice(protocol, state, data[len(CANCEL_PREFIX) :], now)
+    parts = data.split(":")
+    if len(parts) != 3 or state.step is None:
+        return state, _stale(protocol, state)
+    incident, step_id, button_id = parts
+    if step_id != state.step or incident != str(state.incident_id or 0):
+        return state, _stale(protocol, state)
+    current = protocol.step(step_id)
+    if current.choose_school:
+        school = next((s for s in state.schools if s.id == button_id), None)
+        if school is None or current.next is None:
+            return state, _stale(protocol, state)
+        state, shown = _enter(protocol, replace(state, school=school), current.next)
+        return state, [_chosen(protocol, state, school.name, now), *shown]
+    spec = current.button(button_id)
+    if spec is None:
+        return state, _stale(protocol, state)
+    label = protocol.text(spec.label, state.language)
+    return _advance(protocol, state, current, spec, label, now, pressed=True)
+
+
+def _chosen(protocol: Protocol, state: State, label: str, now: datetime) -> MarkChoice:
+    return MarkChoice(
+        protocol.text("chosen", state.language, label=label, time=clock(protocol, now))
+    )
+
+
+def _advance(
+    protocol: Protocol,
+    state: State,
+    current: Step,
+    spec: ButtonSpec,
+    label: str,
+    now: datetime,
+    *,
+    pressed: bool,
+) -> Result:
+    """Complete ``current`` by ``spec`` (a button, or typed input standing for one)."""
+    effects: list[Effect] = [_chosen(protocol, state, label, now)] if pressed else []
+    state = replace(state, awaiting=None)
+    if state.incident_id is not None:
+        effects.append(StepCompleted(current.id, spec.id))
+    if current.checklist:
+        state = state.with_stamp(current.id, now)
+    if current.input == "device_count":
+        state = replace(state, device_count=int(spec.id))
+        effects.append(UpdateIncident(device_count=int(spec.id)))
+    waiting_for_incident = False
+    for action in spec.do:
+        if action in ("open_real", "open_drill"):
+            school = state.school
+            if school is None:  # pragma: no cover - the school step always comes first
+                return state, _stale(protocol, state)
+            state = replace(state, drill=action == "open_drill")
+            effects.append(OpenIncident(school.id, drill=action == "open_drill"))
+            waiting_for_incident = True
+        elif action == "confirm_911":
+            state = replace(state, status="police_called").with_stamp("call911", now)
+            effects += [
+                AdvanceStatus("police_called"),
+                StopReminders("call_911"),
+                NotifyOfficers("police_called"),
+            ]
+        elif action == "kit_collected":
+            state = replace(state, status="kit_collected")
+            effects.append(AdvanceStatus("kit_collected"))
+        elif action == "finish":
+            state = replace(state, status="awaiting_decision")
+            effects += [AdvanceStatus("awaiting_decision"), StopReminders(None)]
+    target = spec.next or current.next
+    if target is None:  # pragma: no cover - validate() rejects such steps
+        return state, effects
+    if waiting_for_incident:
+        # The next step is shown once the shell reports the incident open (IncidentOpened).
+        return replace(state, step=target), effects
+    state, shown = _enter(protocol, state, target)
+    return state, effects + shown
+
+
+def _said(protocol: Protocol, state: State, text: str, now: datetime) -> Result:
+    language = state.language
+    text = text.strip()
+    if state.awaiting == "cancel_reason":
+        if not 0 < len(text) <= MAX_REASON:
+            return state, [Say(protocol.text("cancel.reason_invalid", language))]
+        return _cancel(protocol, state, text, now)
+    if state.step is None or protocol.step(state.step).terminal:
+        return state, [_idle(protocol, state)]
+    current = protocol.step(state.step)
+    if current.input == "device_count":
+        if text.isdigit() and int(text) <= 99:
+            count = int(text)
+            spec = ButtonSpec(id=str(count), label="", next=current.buttons[0].next)
+            return _advance(protocol, state, current, spec, text, now, pressed=False)
+        return state, [
+            Say(protocol.text("devices.invalid", language), _buttons(protocol, state, current))
+        ]
+    if current.input == "event_number":
+        if EVENT_NUMBER.match(text):
+            state = replace(state, event_number=text)
+            recorded = Say(protocol.text("event.recorded", language, number=text))
+            skip = current.buttons[0]
+            state, shown = _advance(protocol, state, current, skip, text, now, pressed=False)
+            return state, [UpdateIncident(event_number=text), recorded, *shown]
+        return state, [
+            Say(protocol.text("event.invalid", language), _buttons(protocol, state, current))
+        ]
+    return state, [Say(protocol.text("freetext.buttons", language)), _show(protocol, state)]
+
+
+def _language(protocol: Protocol, state: State, language: str | None) -> Result:
+    if language is None:
+        language = "en" if state.language == "fr" else "fr"
+    state = replace(state, language=language)
+    effects: list[Effect] = [
+        SetLanguage(language),
+        Say(protocol.text("lang.switched", language), protect=False),
+    ]
+    if state.step is not None and not protocol.step(state.step).terminal:
+        effects.append(_show(protocol, state))
+    return state, effects
+
+
+def _cancel_request(protocol: Protocol, state: State) -> Result:
+    language = state.language
+    if state.active:
+        buttons = tuple(
+            (Button(protocol.text(f"cancel.{key}", language), CANCEL_PREFIX + key),)
+            for key in (*CANCEL_REASONS, "keep")
+        )
+        ask = protocol.text("cancel.ask", language, code=state.incident_code or "")
+        return replace(state, awaiting="cancel_reason"), [Say(ask, buttons)]
+    if state.preparing:
+        return State(language=language), [Say(protocol.text("cancel.discarded", language))]
+    return state, [Say(protocol.text("cancel.nothing", language))]
+
+
+def _cancel_choice(protocol: Protocol, state: State, choice: str, now: datetime) -> Result:
+    language = state.language
+    if state.awaiting != "cancel_reason" or not state.active:
+        return state, _stale(protocol, state)
+    if choice == "keep":
+        state = replace(state, awaiting=None)
+        label = protocol.text("cancel.keep", language)
+        return state, [
+            _chosen(protocol, state, label, now),
+            Say(protocol.text("cancel.kept", language)),
+            _show(protocol, state),
+        ]
+    if choice not in CANCEL_REASONS:
+        return state, _stale(protocol, state)
+    label = protocol.text(f"cancel.{choice}", language)
+    state, effects = _cancel(protocol, state, label, now)
+    return state, [_chosen(protocol, state, label, now), *effects]
+
+
+def _cancel(protocol: Protocol, state: State, reason: str, now: datetime) -> Result:
+    language = state.language
+    done = protocol.text(
+        "cancel.done",
+        language,
+        code=state.incident_code or "",
+        time=clock(protocol, now),
+        reason=reason,
+    )
+    return State(language=language), [
+        CancelIncident(reason),
+        StopReminders(None),
+        Say(done, protect=False),
+    ]

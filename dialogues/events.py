@@ -1,0 +1,70 @@
+"""Events: what happened, fed into the engine by the shell."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dialogues.state import SchoolRef
+
+
+@dataclass(frozen=True)
+class StartIncident:
+    """The member asked to open an incident (/incident or the start button)."""
+
+    schools: tuple[SchoolRef, ...]
+
+
+@dataclass(frozen=True)
+class ButtonPressed:
+    """An inline button was pressed; ``data`` is its callback data."""
+
+    data: str
+
+
+@dataclass(frozen=True)
+class UserSaid:
+    """The member typed text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class IncidentOpened:
+    """The shell opened the incident the engine asked for."""
+
+    incident_id: int
+    code: str
+
+
+@dataclass(frozen=True)
+class StatusRequested:
+    """/status."""
+
+
+@dataclass(frozen=True)
+class HelpRequested:
+    """/help."""
+
+
+@dataclass(frozen=True)
+class LanguageRequested:
+    """/lang, with a language or None to switch to the other one."""
+
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelRequested:
+    """/cancel."""
+
+
+Event = (
+    StartIncident
+    | ButtonPressed
+    | UserSaid
+    | IncidentOpened
+    | StatusRequested
+    | HelpRequested
+    | LanguageRequested
+    | CancelRequested
+)

@@ -1,0 +1,1 @@
+"""Natural-language understanding: intents from free text (FR/EN)."""

@@ -1,0 +1,233 @@
+"""SQLAlchemy 2 typed models: schools, members, enrollment, incidents and their timeline."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes; store UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return an aware UTC datetime whatever the backend gave."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention Alembic can rely on."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Role(enum.StrEnum):
+    """What a member does in SEXTO."""
+
+    PROFESSIONAL = "professional"
+    OFFICER = "officer"
+    COORDINATOR = "coordinator"
+    ADMIN = "admin"
+
+
+class IncidentStatus(enum.StrEnum):
+    """Where an incident is; it only moves forward."""
+
+    OPEN = "open"
+    POLICE_CALLED = "police_called"
+    KIT_COLLECTED = "kit_collected"
+    AWAITING_DECISION = "awaiting_decision"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+STATUS_ORDER = tuple(IncidentStatus)
+
+
+class EventKind(enum.StrEnum):
+    """Kinds of timeline events."""
+
+    INCIDENT_OPENED = "incident_opened"
+    STEP_DONE = "step_done"
+    STATUS_CHANGED = "status_changed"
+    INCIDENT_UPDATED = "incident_updated"
+    INCIDENT_CANCELLED = "incident_cancelled"
+    MESSAGE_IN = "message_in"
+    MESSAGE_OUT = "message_out"
+    MEDIA_DELETED = "media_deleted"
+    ALERT_SENT = "alert_sent"
+    ALERT_SKIPPED = "alert_skipped"
+    MEMBER_ENROLLED = "member_enrolled"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        values_callable=lambda e: [m.value for m in e],
+        length=32,
+        native_enum=False,
+        create_constraint=True,
+    )
+
+
+class School(Base):
+    """A school from config.yml."""
+
+    __tablename__ = "schools"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    board: Mapped[str] = mapped_column(String(200))
+    station: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str | None] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class MemberSchool(Base):
+    """A professional's (or officer's) link to a school."""
+
+    __tablename__ = "member_schools"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    school_id: Mapped[str] = mapped_column(ForeignKey("schools.id"), primary_key=True)
+
+
+class Member(Base):
+    """A person enrolled with the bot (staff only; never a student)."""
+
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(_enum(Role, "member_role"))
+    language: Mapped[str] = mapped_column(String(2))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+    schools: Mapped[list[School]] = relationship(
+        secondary="member_schools", lazy="selectin", order_by="School.name"
+    )
+
+
+class OfficerAssignment(Base):
+    """The community relations officer (and backup) who follows a school."""
+
+    __tablename__ = "officer_assignments"
+
+    school_id: Mapped[str] = mapped_column(ForeignKey("schools.id"), primary_key=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    backup_officer_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+
+
+class EnrollmentCode(Base):
+    """A single-use, expiring enrollment code, stored only as a hash."""
+
+    __tablename__ = "enrollment_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(_enum(Role, "member_role"))
+    school_id: Mapped[str | None] = mapped_column(ForeignKey("schools.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    revoked_at: Mapped[datetime | None]
+
+
+class Incident(Base):
+    """One SEXTO incident at a school."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("ix_incidents_school_status", "school_id", "status"),
+        UniqueConstraint("year", "number", name="uq_incidents_year_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    year: Mapped[int] = mapped_column(Integer)
+    number: Mapped[int] = mapped_column(Integer)
+    school_id: Mapped[str] = mapped_column(ForeignKey("schools.id"))
+    opened_by: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    status: Mapped[IncidentStatus] = mapped_column(_enum(IncidentStatus, "incident_status"))
+    drill: Mapped[bool] = mapped_column(Boolean)
+    device_count: Mapped[int | None] = mapped_column(Integer)
+    event_number: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    opened_at: Mapped[datetime]
+    police_called_at: Mapped[datetime | None]
+    kit_collected_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class TimelineEvent(Base):
+    """An append-only fact about an incident (or about a member's chat before one opens)."""
+
+    __tablename__ = "timeline_events"
+    __table_args__ = (Index("ix_timeline_incident_at", "incident_id", "at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(40))
+    step: Mapped[str | None] = mapped_column(String(40))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Conversation(Base):
+    """Where a member is in the guide (the engine's serialised state)."""
+
+    __tablename__ = "conversations"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
