@@ -1,0 +1,106 @@
+"""Shared fixtures: a frozen clock, a test configuration, and a wired runtime on each backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.runtime import Runtime
+from bot.settings import Config, Environment, Settings, parse_config
+from storage.models import Member, MemberSchool, Role
+from storage.repositories import Officers
+from tests.support.clock import FrozenClock
+from tests.support.databases import postgres_database
+
+TEST_CONFIG: dict[str, Any] = {
+    "timezone": "America/Montreal",
+    "schools": [
+        {
+            "id": "nord",
+            "name": "École secondaire du Nord",
+            "board": "CSS du Nord",
+            "station": "PDQ 1",
+            "address": "10, rue du Nord, Montréal",
+        },
+        {"id": "west", "name": "West High School", "board": "EMSB", "station": "PDQ 2"},
+    ],
+}
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    """A clock frozen at 2026-11-21 09:30 in Montréal."""
+    return FrozenClock()
+
+
+@pytest.fixture
+def config() -> Config:
+    """The test configuration (two schools)."""
+    return parse_config(TEST_CONFIG)
+
+
+def settings_for(config: Config, database_url: str, **env: Any) -> Settings:
+    """Settings for a test, without reading the process environment."""
+    return Settings(
+        config=config,
+        env=Environment(
+            telegram_token=env.get("telegram_token"),
+            telegram_api_url=env.get("telegram_api_url", "https://api.telegram.org"),
+            database_url=database_url,
+            config_path=Path("config.yml"),
+            webhook_secret=env.get("webhook_secret"),
+        ),
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'sexto.db'}"
+        return
+    async with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def runtime(config: Config, database_url: str, clock: FrozenClock) -> AsyncIterator[Runtime]:
+    """The program wired on a fresh, migrated database with the test schools."""
+    runtime = Runtime.create(settings_for(config, database_url), clock=clock)
+    await runtime.prepare_database()
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+async def add_member(
+    runtime: Runtime,
+    role: Role,
+    schools: tuple[str, ...] = (),
+    telegram_user_id: int | None = None,
+    name: str = "Alex",
+    language: str = "fr",
+) -> Member:
+    """Create a member directly (tests of enrollment use codes instead)."""
+    async with runtime.sessions() as session, session.begin():
+        member = Member(
+            telegram_user_id=telegram_user_id,
+            display_name=name,
+            role=role,
+            language=language,
+            active=True,
+            created_at=runtime.clock.now(),
+        )
+        session.add(member)
+        await session.flush()
+        for school in schools:
+            session.add(MemberSchool(member_id=member.id, school_id=school))
+            if role is Role.OFFICER:
+                await Officers(session).assign(school, member.id)
+        await session.flush()
+        await session.refresh(member, ["schools"])
+        return member

@@ -1,0 +1,393 @@
+"""The pure engine, step by step: what the professional sees and what the shell is asked to do."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dialogues.effects import (
+    AdvanceStatus,
+    CancelIncident,
+    Effect,
+    MarkChoice,
+    NotifyOfficers,
+    OpenIncident,
+    Say,
+    SetLanguage,
+    StartReminders,
+    StepCompleted,
+    StopReminders,
+    UpdateIncident,
+)
+from dialogues.engine import step
+from dialogues.events import (
+    ButtonPressed,
+    CancelRequested,
+    Event,
+    HelpRequested,
+    IncidentOpened,
+    LanguageRequested,
+    StartIncident,
+    StatusRequested,
+    UserSaid,
+)
+from dialogues.protocol import Protocol, load_protocol
+from dialogues.state import SchoolRef, State
+
+NORD = SchoolRef("nord", "École du Nord", "10, rue du Nord")
+WEST = SchoolRef("west", "West High", None)
+T0 = datetime(2026, 11, 21, 14, 30, tzinfo=UTC)  # 09:30 in Montréal
+
+
+@pytest.fixture(scope="module")
+def protocol() -> Protocol:
+    return load_protocol()
+
+
+class Walk:
+    """Feeds events to the engine like the shell does, keeping the state and a minute clock."""
+
+    def __init__(self, protocol: Protocol, language: str = "en") -> None:
+        self.protocol = protocol
+        self.state = State(language=language)
+        self.now = T0
+        self.effects: list[Effect] = []
+
+    def __call__(self, event: Event, minutes: float = 1) -> list[Effect]:
+        self.now += timedelta(minutes=minutes)
+        self.state, self.effects = step(self.protocol, self.state, event, self.now)
+        return self.effects
+
+    def press(self, button: str) -> list[Effect]:
+        return self(ButtonPressed(f"{self.state.incident_id or 0}:{self.state.step}:{button}"))
+
+    def says(self) -> list[Say]:
+        return [e for e in self.effects if isinstance(e, Say)]
+
+    def text(self) -> str:
+        return "\n".join(s.text for s in self.says())
+
+    def buttons(self) -> list[str]:
+        return [b.label for s in self.says() for row in s.buttons for b in row]
+
+    def open(self, drill: bool = False, schools: tuple[SchoolRef, ...] = (NORD,)) -> None:
+        self(StartIncident(schools))
+        if len(schools) > 1:
+            self.press(schools[0].id)
+        self.press("drill" if drill else "real")
+        self(IncidentOpened(42, "SX-2026-0042"), minutes=0)
+
+    def to(self, target: str) -> None:
+        """Walk the plain path (no danger, 2 phones) until ``target`` is the current step."""
+        path = {
+            "danger": "no",
+            "never": "ok",
+            "victim": "done",
+            "devices": "2",
+            "grid": "done",
+            "call911": "called",
+            "event_number": "skip",
+            "waiting": "collected",
+            "after": "done",
+        }
+        self.open()
+        while self.state.step != target:
+            assert self.state.step is not None
+            self.press(path[self.state.step])
+
+
+def test_one_school_goes_straight_to_real_or_drill(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk(StartIncident((NORD,)))
+    assert walk.state.step == "mode"
+    assert walk.state.school == NORD
+    assert walk.buttons() == ["Real situation", "Drill"]
+
+
+def test_several_schools_are_offered_as_buttons(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk(StartIncident((NORD, WEST)))
+    assert walk.state.step == "school"
+    assert walk.buttons() == ["École du Nord", "West High"]
+    effects = walk.press("west")
+    assert walk.state.school == WEST
+    assert walk.state.step == "mode"
+    assert any(isinstance(e, MarkChoice) and "West High" in e.text for e in effects)
+
+
+def test_no_school_means_no_incident(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk(StartIncident(()))
+    assert walk.state.step is None
+    assert "No school is linked" in walk.text()
+
+
+@pytest.mark.parametrize(("choice", "drill"), [("real", False), ("drill", True)])
+def test_opening_waits_for_the_incident_then_shows_triage(
+    protocol: Protocol, choice: str, drill: bool
+) -> None:
+    walk = Walk(protocol)
+    walk(StartIncident((NORD,)))
+    effects = walk.press(choice)
+    assert OpenIncident("nord", drill=drill) in effects
+    assert walk.says() == []  # nothing shown before the incident exists
+    effects = walk(IncidentOpened(42, "SX-2026-0042"), minutes=0)
+    assert NotifyOfficers("opened") in effects
+    text = walk.text()
+    assert "SX-2026-0042" in text
+    assert "09:32" in text  # opened at 14:32 UTC, shown in Montréal time
+    assert ("DRILL" in text) is drill
+    assert "immediate danger" in text
+    assert walk.says()[-1].buttons[0][0].data == "42:danger:yes"
+
+
+TABLE = [
+    # (step, button, next step, effects expected among others)
+    ("danger", "no", "never", [StepCompleted("danger", "no")]),
+    ("danger", "yes", "emergency", [StepCompleted("danger", "yes")]),
+    ("never", "ok", "victim", [StepCompleted("never", "ok")]),
+    ("victim", "done", "devices", [StepCompleted("victim", "done")]),
+    ("devices", "3", "grid", [UpdateIncident(device_count=3)]),
+    ("devices", "0", "grid", [UpdateIncident(device_count=0)]),
+    ("grid", "done", "call911", [StartReminders("call_911")]),
+    (
+        "call911",
+        "called",
+        "event_number",
+        [AdvanceStatus("police_called"), StopReminders("call_911"), NotifyOfficers("police_called")],
+    ),
+    ("event_number", "skip", "waiting", [StepCompleted("event_number", "skip")]),
+    ("waiting", "collected", "after", [AdvanceStatus("kit_collected")]),
+    ("after", "done", "summary", [AdvanceStatus("awaiting_decision"), StopReminders(None)]),
+]
+
+
+@pytest.mark.parametrize(("at", "button", "then", "expected"), TABLE)
+def test_each_button_of_each_step(
+    protocol: Protocol, at: str, button: str, then: str, expected: list[Effect]
+) -> None:
+    walk = Walk(protocol)
+    walk.to(at)
+    shown = walk.says()[-1]
+    assert any(b.data == f"42:{at}:{button}" for row in shown.buttons for b in row)
+    effects = walk.press(button)
+    assert walk.state.step == then
+    for effect in expected:
+        assert effect in effects
+    assert isinstance(effects[0], MarkChoice)  # the pressed message is closed with the choice
+    assert walk.says(), "the next step is shown"
+
+
+def test_checklist_steps_are_stamped_with_the_time(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk.to("grid")
+    assert [s.step for s in walk.state.stamps] == ["opened", "danger", "never", "victim", "devices"]
+    assert walk.state.stamp("devices") is not None
+    assert walk.state.stamp("devices").time == walk.now  # type: ignore[union-attr]
+
+
+def test_emergency_call_skips_the_later_911_step(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk.open()
+    walk.press("yes")
+    assert "Call 911 now" in walk.text()
+    assert "9-8-8" in walk.text()
+    assert "DPJ" in walk.text()
+    effects = walk.press("called")
+    assert AdvanceStatus("police_called") in effects
+    assert walk.state.step == "never"
+    for button in ("ok", "done", "1"):
+        walk.press(button)
+    effects = walk.press("done")  # grid done: the 911 step is already done
+    assert walk.state.step == "event_number"
+    assert not any(isinstance(e, StartReminders) for e in effects)
+
+
+def test_emergency_continue_keeps_the_911_step(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk.open()
+    walk.press("yes")
+    walk.press("continue")
+    for button in ("ok", "done", "1", "done"):
+        walk.press(button)
+    assert walk.state.step == "call911"
+
+
+@pytest.mark.parametrize(("typed", "count"), [("3", 3), (" 12 ", 12), ("0", 0)])
+def test_typed_device_count(protocol: Protocol, typed: str, count: int) -> None:
+    walk = Walk(protocol)
+    walk.to("devices")
+    effects = walk(UserSaid(typed))
+    assert UpdateIncident(device_count=count) in effects
+    assert walk.state.device_count == count
+    assert walk.state.step == "grid"
+
+
+@pytest.mark.parametrize("typed", ["three", "-1", "100", "2 phones", ""])
+def test_bad_device_count_is_refused_with_the_buttons(protocol: Protocol, typed: str) -> None:
+    walk = Walk(protocol)
+    walk.to("devices")
+    walk(UserSaid(typed))
+    assert walk.state.step == "devices"
+    assert "Type the number of phones" in walk.text()
+    assert "None to seize" in walk.buttons()
+
+
+def test_event_number_typed_is_recorded(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk.to("event_number")
+    effects = walk(UserSaid("2026-123456"))
+    assert UpdateIncident(event_number="2026-123456") in effects
+    assert walk.state.step == "waiting"
+    assert "Event number 2026-123456 recorded" in walk.text()
+
+
+@pytest.mark.parametrize("typed", ["what now?", "x" * 41, "<b>1</b>"])
+def test_text_that_is_not_an_event_number(protocol: Protocol, typed: str) -> None:
+    walk = Walk(protocol)
+    walk.to("event_number")
+    walk(UserSaid(typed))
+    assert walk.state.step == "event_number"
+    assert walk.state.event_number is None
+    assert "Skip" in walk.buttons()
+
+
+def test_free_text_restates_the_step_without_pretending(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk.to("victim")
+    walk(UserSaid("she is crying, what do I do"))
+    assert walk.state.step == "victim"
+    assert "cannot read typed messages" in walk.text()
+    assert "Take charge of the victim" in walk.text()
+    assert walk.buttons() == ["Done"]
+
+
+def test_free_text_when_idle_offers_to_start(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk(UserSaid("bonjour"))
+    assert walk.says()[0].buttons[0][0].data == "start"
+
+
+@pytest.mark.parametrize(
+    "data", ["42:danger:no", "0:never:ok", "41:never:ok", "42:never:nope", "garbage", "1:2:3:4"]
+)
+def test_stale_or_forged_buttons_change_nothing(protocol: Protocol, data: str) -> None:
+    walk = Walk(protocol)
+    walk.to("never")
+    before = walk.state
+    effects = walk(ButtonPressed(data))
+    assert walk.state == before
+    assert not any(isinstance(e, StepCompleted | AdvanceStatus) for e in effects)
+    assert "earlier step" in walk.text()
+
+
+def test_cancel_asks_why_and_records_the_typed_reason(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk.to("grid")
+    walk(CancelRequested())
+    assert "Why cancel incident SX-2026-0042" in walk.text()
+    assert walk.buttons() == ["Opened by mistake", "Not a SEXTO situation", "Don't cancel"]
+    effects = walk(UserSaid("The students were adults visiting"))
+    assert CancelIncident("The students were adults visiting") in effects
+    assert StopReminders(None) in effects
+    assert walk.state.incident_id is None
+    assert walk.state.step is None
+
+
+def test_cancel_by_button_and_keep_going(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk.to("victim")
+    walk(CancelRequested())
+    walk(ButtonPressed("cancel:keep"))
+    assert walk.state.step == "victim"
+    assert walk.state.awaiting is None
+    walk(CancelRequested())
+    effects = walk(ButtonPressed("cancel:mistake"))
+    assert CancelIncident("Opened by mistake") in effects
+
+
+def test_cancel_before_opening_and_with_nothing_open(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk(CancelRequested())
+    assert "no incident in progress" in walk.text()
+    walk(StartIncident((NORD, WEST)))
+    effects = walk(CancelRequested())
+    assert not any(isinstance(e, CancelIncident) for e in effects)
+    assert walk.state.step is None
+
+
+def test_restart_mid_flow_resumes_from_the_saved_state(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk.to("devices")
+    saved = json.loads(json.dumps(walk.state.to_dict()))
+    restored = Walk(protocol)
+    restored.state = State.from_dict(saved)
+    restored.now = walk.now
+    assert restored.state == walk.state
+    restored.press("2")
+    assert restored.state.step == "grid"
+    assert restored.state.device_count == 2
+
+
+def test_a_second_incident_waits_for_the_first(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk.to("grid")
+    walk(StartIncident((NORD,)))
+    assert walk.state.step == "grid"
+    assert "still in progress" in walk.text()
+
+
+def test_status_lists_steps_with_their_times(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk(StatusRequested())
+    assert "No incident in progress" in walk.text()
+    walk.to("call911")
+    walk(StatusRequested())
+    text = walk.text()
+    assert "SX-2026-0042" in text
+    assert "✅ 09:33 Incident opened" in text
+    assert "✅ 09:34 Immediate danger checked" in text
+    assert "✅ 09:37 Phones bagged: 2 phone(s)" in text
+    assert "⬜ 911 called" in text
+    assert "Current step: 911 called" in text
+
+
+def test_finishing_shows_a_summary_and_frees_the_member(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk.to("after")
+    walk.press("done")
+    text = walk.text()
+    assert "Summary of incident SX-2026-0042" in text
+    assert "awaiting the DPCP's decision" in text
+    assert "⬜" not in text
+    walk(StartIncident((NORD,)))
+    assert walk.state.step == "mode"
+
+
+def test_language_switch_restates_the_step(protocol: Protocol) -> None:
+    walk = Walk(protocol, language="fr")
+    walk.to("never")
+    effects = walk(LanguageRequested(None))
+    assert SetLanguage("en") in effects
+    assert walk.state.language == "en"
+    assert "Never, at any time" in walk.text()
+    walk(LanguageRequested("fr"))
+    assert "Jamais, à aucun moment" in walk.text()
+
+
+def test_help_lists_the_commands(protocol: Protocol) -> None:
+    walk = Walk(protocol, language="fr")
+    walk(HelpRequested())
+    for command in ("/incident", "/status", "/cancel", "/lang", "/help"):
+        assert command in walk.text()
+
+
+def test_school_names_are_escaped(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk(StartIncident((replace(NORD, name="<b>Nord</b> & Co"),)))
+    walk.press("real")
+    walk(IncidentOpened(1, "SX-2026-0001"))
+    assert "&lt;b&gt;Nord&lt;/b&gt; &amp; Co" in walk.text()
