@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.yml"
@@ -128,6 +129,14 @@ class Config(_Section):
         if duplicates:
             raise ValueError(f"duplicate school id(s): {', '.join(duplicates)}")
         return value
+
+    @model_validator(mode="after")
+    def _local_school_exists(self) -> Config:
+        if self.local.school not in {school.id for school in self.schools}:
+            raise ValueError(f"local.school: unknown school {self.local.school!r}")
+        if self.default_language not in self.languages:
+            raise ValueError(f"default_language: {self.default_language!r} is not in languages")
+        return self
 
     @property
     def zone(self) -> ZoneInfo:

@@ -44,14 +44,20 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def _upgrade(connection: Connection, revision: str) -> None:
+def _alembic(connection: Connection) -> AlembicConfig:
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
-    command.upgrade(config, revision)
+    return config
 
 
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
     """Create or upgrade the schema to ``revision``."""
     async with engine.begin() as connection:
-        await connection.run_sync(_upgrade, revision)
+        await connection.run_sync(lambda c: command.upgrade(_alembic(c), revision))
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    """Take the schema back to ``revision`` ("base" drops every table)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(lambda c: command.downgrade(_alembic(c), revision))

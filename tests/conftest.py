@@ -17,6 +17,7 @@ from tests.support.databases import postgres_database
 
 TEST_CONFIG: dict[str, Any] = {
     "timezone": "America/Montreal",
+    "local": {"school": "nord"},
     "schools": [
         {
             "id": "nord",

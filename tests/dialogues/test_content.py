@@ -26,7 +26,8 @@ def test_the_shipped_protocol_is_consistent(protocol: Protocol) -> None:
 def test_every_text_exists_in_french_and_english(protocol: Protocol) -> None:
     for key, by_language in protocol.texts.items():
         assert set(by_language) == {"fr", "en"}, key
-        assert by_language["fr"].strip() and by_language["en"].strip(), key
+        assert by_language["fr"].strip(), key
+        assert by_language["en"].strip(), key
 
 
 def test_every_key_the_code_uses_exists(protocol: Protocol) -> None:

@@ -157,7 +157,11 @@ TABLE = [
         "call911",
         "called",
         "event_number",
-        [AdvanceStatus("police_called"), StopReminders("call_911"), NotifyOfficers("police_called")],
+        [
+            AdvanceStatus("police_called"),
+            StopReminders("call_911"),
+            NotifyOfficers("police_called"),
+        ],
     ),
     ("event_number", "skip", "waiting", [StepCompleted("event_number", "skip")]),
     ("waiting", "collected", "after", [AdvanceStatus("kit_collected")]),
@@ -184,7 +188,13 @@ def test_each_button_of_each_step(
 def test_checklist_steps_are_stamped_with_the_time(protocol: Protocol) -> None:
     walk = Walk(protocol)
     walk.to("grid")
-    assert [s.step for s in walk.state.stamps] == ["opened", "danger", "never", "victim", "devices"]
+    assert [s.step for s in walk.state.stamps] == [
+        "opened",
+        "danger",
+        "never",
+        "victim",
+        "devices",
+    ]
     assert walk.state.stamp("devices") is not None
     assert walk.state.stamp("devices").time == walk.now  # type: ignore[union-attr]
 

@@ -1,0 +1,46 @@
+# SEXTO assistant. Two commands for a fresh clone: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+# uv installs into the interpreter's scripts folder; put it on PATH for every recipe.
+PY_SCRIPTS := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+export PATH := $(PY_SCRIPTS):$(HOME)/.local/bin:$(PATH)
+UV_RUN := uv run --frozen
+PYTEST_ARGS ?=
+
+.PHONY: help run test lint format check uv clean
+
+help:
+	@echo "make run    the assistant (local console chat without TELEGRAM_BOT_TOKEN)"
+	@echo "make test   the whole test suite"
+	@echo "make lint   ruff and mypy"
+
+# The locked environment in .venv, rebuilt when pyproject.toml or uv.lock change.
+.venv/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	uv sync --frozen
+	@touch $@
+
+uv: .venv/.synced
+
+run: .venv/.synced
+	$(UV_RUN) sexto init
+	$(UV_RUN) sexto run
+
+# pytest exits 5 when it collected no test: that is a failure here, not a pass.
+test: .venv/.synced
+	@$(UV_RUN) pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: no test ran" >&2; exit 1; fi; exit $$status
+
+lint: .venv/.synced
+	$(UV_RUN) ruff check .
+	$(UV_RUN) ruff format --check .
+	$(UV_RUN) mypy
+
+format: .venv/.synced
+	$(UV_RUN) ruff check --fix .
+	$(UV_RUN) ruff format .
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache var
+
+-include nlu/nlu.mk

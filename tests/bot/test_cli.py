@@ -1,0 +1,135 @@
+"""The sexto command as an operator uses it: init, enroll, chat, run in local mode."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import TEST_CONFIG
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    config = dict(TEST_CONFIG, telegram={"bot_username": "sexto_demo_bot"})
+    path = tmp_path / "config.yml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SEXTO_"))}
+    environ.update(
+        SEXTO_CONFIG=str(path),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}",
+        PYTHONUNBUFFERED="1",
+    )
+    return environ
+
+
+def sexto(
+    env: dict[str, str], *args: str, stdin: str = "", **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    executable = shutil.which("sexto", path=str(Path(sys.executable).parent))
+    assert executable, "the sexto console script is installed in the environment"
+    return subprocess.run(
+        [executable, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+        **kwargs,
+    )
+
+
+def test_init_is_idempotent(env: dict[str, str]) -> None:
+    first = sexto(env, "init")
+    assert first.returncode == 0, first.stderr
+    assert "Schools: 2 in config.yml (2 added, 0 updated)" in first.stdout
+    second = sexto(env, "init")
+    assert "(0 added, 0 updated)" in second.stdout
+
+
+def test_enroll_prints_a_code_and_its_link(env: dict[str, str]) -> None:
+    result = sexto(env, "enroll", "--role", "professional", "--school", "nord")
+    assert result.returncode == 0, result.stderr
+    code = re.search(r"Enrollment code \(professional, nord\): ([A-Z0-9]+)", result.stdout)
+    assert code
+    assert f"https://t.me/sexto_demo_bot?start={code.group(1)}" in result.stdout
+    assert f"/start {code.group(1)}" in result.stdout
+    assert "Single use, valid until" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--role", "professional"), "a professional needs --school"),
+        (("--role", "officer", "--school", "atlantis"), "unknown school 'atlantis'"),
+        (
+            (
+                "--role",
+                "janitor",
+            ),
+            "Invalid value for '--role'",
+        ),
+    ],
+)
+def test_enroll_refuses_bad_input(
+    env: dict[str, str], args: tuple[str, ...], message: str
+) -> None:
+    result = sexto(env, "enroll", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_a_bad_config_key_stops_every_command(env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(yaml.safe_dump(dict(TEST_CONFIG, escalation={"remind_every": "5m"})))
+    result = sexto(dict(env, SEXTO_CONFIG=str(bad)), "init")
+    assert result.returncode == 1
+    assert "escalation.remind_every: unknown key" in result.stderr
+
+
+def test_the_console_chat_walks_an_incident(env: dict[str, str]) -> None:
+    typed = "\n".join(
+        [
+            "/lang en",
+            "/incident",
+            "a",
+            "a",
+            "b",
+            "a",
+            "a",
+            "3",
+            "a",
+            "a",
+            "EV-1",
+            "a",
+            "a",
+            "/quit",
+        ]
+    )
+    result = sexto(env, "chat", "--school", "nord", stdin=typed + "\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "[a] Real situation   [b] Drill" in out
+    assert "Incident SX-" in out
+    assert "Never, at any time" in out
+    assert "3 phone(s) bagged" in out
+    assert "Event number EV-1 recorded." in out
+    assert "Summary of incident" in out
+    assert "<b>" not in out  # Telegram markup is not shown in a terminal
+
+
+def test_run_without_a_token_is_local_mode(env: dict[str, str]) -> None:
+    result = sexto(env, "run", stdin="/incident\n/quit\n")
+    assert result.returncode == 0, result.stderr
+    assert "local mode" in result.stderr
+    assert "Is this a real situation" in result.stdout or "situation réelle" in result.stdout
