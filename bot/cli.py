@@ -50,6 +50,8 @@ def _safe_url(url: str) -> str:
 @click.option("-v", "--verbose", is_flag=True, help="Log more (debug level).")
 def main(verbose: bool) -> None:
     """SEXTO assistant: guides school staff through the SEXTO protocol on Telegram."""
+    # python-telegram-bot 22: durations as timedelta (the older float form is deprecated).
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

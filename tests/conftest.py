@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# python-telegram-bot 22 warns (an error under filterwarnings=error) unless durations are
+# timedeltas; the program sets the same in its command line entry point.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any

@@ -1,0 +1,169 @@
+"""End to end: people in Telegram, the real python-telegram-bot, a local Bot API server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from storage.models import EventKind, Incident, IncidentStatus, Role, TimelineEvent
+from tests.e2e.conftest import Bot
+
+
+def buttons(message: dict[str, Any]) -> list[str]:
+    markup = message.get("reply_markup") or {}
+    return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+async def next_with_buttons(bot: Bot, chat_id: int) -> dict[str, Any]:
+    return await bot.server.wait_for_message(chat_id, lambda m: bool(buttons(m)))
+
+
+async def press(bot: Bot, user: dict[str, Any], message: dict[str, Any], label: str) -> None:
+    """Press a button of a message, like a person tapping it."""
+    query = bot.server.press_button(user, message, text=label)
+    await bot.server.wait_for_callback_answer(query)
+
+
+async def test_a_whole_incident_by_buttons(telegram: Bot) -> None:
+    server = telegram.server
+    officer = await telegram.enrolled(Role.OFFICER, 700, "Officer Lee")
+    pro = await telegram.enrolled(Role.PROFESSIONAL, 500, "Julie")
+
+    server.send_text(pro, "/incident")
+    mode = await next_with_buttons(telegram, 500)
+    assert buttons(mode) == ["Real situation", "Drill"]
+    await press(telegram, pro, mode, "Real situation")
+    triage = await next_with_buttons(telegram, 500)
+    assert "immediate danger" in triage["text"]
+    alert = await server.wait_for_message(700)
+    assert "SX-2026-0001" in alert["text"]
+    assert "École secondaire du Nord" in alert["text"]
+
+    # The pressed message now shows the choice and has no buttons left.
+    [closed] = [m for m in server.sent_messages(500) if m["message_id"] == mode["message_id"]]
+    assert closed["text"].endswith("→ Real situation (09:30)")
+    assert buttons(closed) == []
+
+    step = triage
+    for label in ("No immediate danger", "Understood", "Done", "2", "Grid filled in"):
+        await press(telegram, pro, step, label)
+        step = await next_with_buttons(telegram, 500)
+    assert "Call 911 now" in step["text"]
+    assert "10, rue du Nord" in step["text"]
+    await press(telegram, pro, step, "I called 911")
+    await server.wait_for_message(700, lambda m: "911 call confirmed" in m["text"])
+    await next_with_buttons(telegram, 500)
+    server.send_text(pro, "2026-778899")
+    await server.wait_for_message(500, lambda m: "Event number 2026-778899 recorded" in m["text"])
+    step = await next_with_buttons(telegram, 500)
+    await press(telegram, pro, step, "Kit handed to the patrol officer")
+    step = await next_with_buttons(telegram, 500)
+    await press(telegram, pro, step, "Noted")
+    summary = await server.wait_for_message(500, lambda m: "Summary of incident" in m["text"])
+    assert "✅ 09:30 911 called (event no. 2026-778899)" in summary["text"]
+    assert "⬜" not in summary["text"]
+    assert officer["id"] == 700
+
+    # Protocol content is sent protected from forwarding and saving.
+    sends = [c for c in server.calls_of("sendMessage") if c.params.get("chat_id") == 500]
+    protocol = [c for c in sends if "Never, at any time" in c.params["text"]]
+    assert protocol
+    assert all(c.params.get("protect_content") is True for c in protocol)
+
+    async with telegram.runtime.sessions() as session:
+        incident = (await session.scalars(select(Incident))).one()
+        assert incident.status is IncidentStatus.AWAITING_DECISION
+        assert incident.device_count == 2
+        assert incident.event_number == "2026-778899"
+        kinds = set(
+            (
+                await session.scalars(
+                    select(TimelineEvent.kind).where(TimelineEvent.incident_id == incident.id)
+                )
+            ).all()
+        )
+    assert {
+        EventKind.STEP_DONE,
+        EventKind.MESSAGE_IN,
+        EventKind.MESSAGE_OUT,
+        EventKind.ALERT_SENT,
+    } <= kinds
+
+
+async def test_a_photo_is_deleted_unopened(telegram: Bot) -> None:
+    server = telegram.server
+    pro = await telegram.enrolled(Role.PROFESSIONAL, 501, "Sam")
+    photo = server.send_photo(pro)
+    deleted = await server.wait_for_call("deleteMessage")
+    assert deleted.params["message_id"] == photo["message_id"]
+    warning = await server.wait_for_message(501)
+    assert "deleted that file without opening it" in warning["text"]
+    forwarded = server.forward_photo(pro, "someone")
+    await server.wait_for_call(
+        "deleteMessage", lambda c: c.params["message_id"] == forwarded["message_id"]
+    )
+    await server.wait_for_message(501)
+    for send in (server.send_video, server.send_document, server.send_voice, server.send_sticker):
+        sent = send(pro)
+        await server.wait_for_call(
+            "deleteMessage", lambda c, m=sent: c.params["message_id"] == m["message_id"]
+        )
+        await server.wait_for_message(501, lambda m: "without opening" in m["text"])
+    assert server.file_requests == []  # never downloaded
+    async with telegram.runtime.sessions() as session:
+        rows = (
+            await session.scalars(
+                select(TimelineEvent).where(TimelineEvent.kind == EventKind.MEDIA_DELETED)
+            )
+        ).all()
+    assert {r.data["kind"] for r in rows} >= {"photo", "video", "document", "voice", "sticker"}
+    assert all(set(r.data) == {"kind"} for r in rows)  # no file id, no caption
+
+
+async def test_a_stranger_gets_only_how_to_enroll(telegram: Bot) -> None:
+    server = telegram.server
+    stranger = server.add_user(900, "Curious", language_code="en")
+    for text in ("/incident", "hello", "/status", "/start WRONGCODE"):
+        server.send_text(stranger, text)
+    replies = [await server.wait_for_message(900) for _ in range(4)]
+    texts = [r["text"] for r in replies]
+    assert all("reserved for staff trained" in t for t in texts[:3])
+    assert "does not exist" in texts[3]
+    stranger_photo = server.send_photo(stranger)
+    await server.wait_for_call(
+        "deleteMessage", lambda c: c.params["message_id"] == stranger_photo["message_id"]
+    )
+    async with telegram.runtime.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Incident)) == 0
+
+
+async def test_a_code_works_once(telegram: Bot) -> None:
+    server = telegram.server
+    code = await telegram.code(Role.PROFESSIONAL)
+    first = server.add_user(601, "First", language_code="fr")
+    second = server.add_user(602, "Second", language_code="fr")
+    server.send_text(first, f"/start {code}")
+    assert "Bienvenue, First" in (await server.wait_for_message(601))["text"]
+    server.send_text(second, f"/start {code}")
+    assert "déjà servi" in (await server.wait_for_message(602))["text"]
+    server.send_text(first, "/start")
+    assert "déjà inscrit" in (await server.wait_for_message(601))["text"]
+
+
+async def test_groups_are_left(telegram: Bot) -> None:
+    server = telegram.server
+    user = server.add_user(800, "Prof", language_code="fr")
+    group = server.add_group("Salle des profs", members=[user])
+    server.add_bot_to_group(group, by=user)
+    goodbye = await server.wait_for_message(group["id"])
+    assert "conversation privée" in goodbye["text"]
+    await server.wait_for_call("leaveChat")
+    assert group["id"] in server.left_chats
+
+
+async def test_commands_are_published_in_both_languages(telegram: Bot) -> None:
+    french = [c["command"] for c in telegram.server.get_commands(language_code="fr")]
+    english = telegram.server.get_commands(language_code="en")
+    assert french == ["incident", "status", "cancel", "lang", "help"]
+    assert english[0]["description"] == "Open a SEXTO incident"
