@@ -10,6 +10,7 @@ from telegram.ext import AIORateLimiter, Application
 
 from bot.handlers import TelegramFront
 from bot.runtime import Runtime
+from bot.scheduler import Wakeups
 
 log = logging.getLogger(__name__)
 
@@ -31,19 +32,29 @@ def build_application(runtime: Runtime) -> tuple[Application, TelegramFront]:  #
         .write_timeout(telegram.read_timeout.total_seconds())
         .build()
     )
-    front = TelegramFront(runtime.guide)
+    front = TelegramFront(runtime.guide, runtime.escalator)
     front.install(app)
     return app, front
 
 
-async def serve(runtime: Runtime, stop: asyncio.Event) -> None:
+async def serve(runtime: Runtime, stop: asyncio.Event, poll_timeout: int = 25) -> None:
     """Serve Telegram (polling or webhook) until ``stop`` is set."""
     telegram = runtime.settings.config.telegram
     app, front = build_application(runtime)
+    wakeups = Wakeups(runtime.settings.env.database_url, runtime.escalator.fire)
+    runtime.escalator.wakeup = wakeups
     async with app:
         await front.set_commands(app)
         me = app.bot.username
         await app.start()
+        await wakeups.start()
+        resent, created, removed = await runtime.escalator.recover()
+        log.info(
+            "reminders: %d interrupted message(s) resent, %d wake-up(s) restored, %d obsolete",
+            resent,
+            created,
+            removed,
+        )
         updater = app.updater
         if updater is None:  # pragma: no cover - the builder always makes one
             raise RuntimeError("the application has no updater")
@@ -64,10 +75,11 @@ async def serve(runtime: Runtime, stop: asyncio.Event) -> None:
             )
             log.info("@%s serving webhook on %s", me, telegram.webhook_url)
         else:
-            await updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=25)
+            await updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=poll_timeout)
             log.info("@%s polling %s", me, runtime.settings.env.telegram_api_url)
         try:
             await stop.wait()
         finally:
+            await wakeups.shutdown()
             await updater.stop()
             await app.stop()

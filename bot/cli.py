@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from bot.console import ConsoleChat, local_member, stdin_reader
 from bot.runtime import Runtime
+from bot.scheduler import Wakeups
 from bot.settings import ConfigError, Settings
 from storage.models import Role
 from storage.repositories import Enrollment, Schools
@@ -102,7 +103,16 @@ def _chat(school: str, language: str | None) -> None:
             raise click.BadParameter(f"unknown school {school!r}", param_hint="--school")
         await runtime.prepare_database()
         member_id = await local_member(runtime.guide, school, language or config.default_language)
-        await ConsoleChat(runtime.guide, sys.stdout).run(member_id, stdin_reader)
+        chat = ConsoleChat(runtime.guide, runtime.escalator, sys.stdout)
+        wakeups = Wakeups(runtime.settings.env.database_url, runtime.escalator.fire)
+        runtime.escalator.messenger = chat
+        runtime.escalator.wakeup = wakeups
+        await wakeups.start()
+        try:
+            await runtime.escalator.recover()
+            await chat.run(member_id, stdin_reader)
+        finally:
+            await wakeups.shutdown()
 
     _with_runtime(work)
 

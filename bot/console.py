@@ -10,7 +10,9 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
+from bot.escalation import ACK_PREFIX, Escalator
 from bot.guide import Guide, Outcome
+from bot.messenger import Rows
 from dialogues.effects import Button, Say
 from dialogues.events import (
     ButtonPressed,
@@ -43,10 +45,12 @@ async def stdin_reader() -> str | None:
 class ConsoleChat:
     """A terminal conversation with the guide."""
 
-    def __init__(self, guide: Guide, out: TextIO) -> None:
+    def __init__(self, guide: Guide, escalator: Escalator, out: TextIO) -> None:
         self.guide = guide
+        self.escalator = escalator
         self.out = out
         self.buttons: dict[str, Button] = {}
+        self.sent = 0
 
     def show(self, outcome: Outcome) -> None:
         """Print the guide's answer; buttons get letters to type."""
@@ -54,9 +58,20 @@ class ConsoleChat:
             print(f"   {plain(outcome.choice.text)}", file=self.out)
         for say in outcome.replies:
             self._say(say)
-        for notice in outcome.notices:
-            print(f"\n[alert to member {notice.member_id}]\n{plain(notice.text)}", file=self.out)
         self.out.flush()
+
+    async def send(
+        self, chat_id: int | None, text: str, buttons: Rows = (), *, protect: bool = True
+    ) -> int:
+        """Messages from reminders and alerts: printed like the guide's own."""
+        self._say(Say(text, buttons))
+        print("\n> ", end="", file=self.out, flush=True)
+        self.sent += 1
+        return self.sent
+
+    async def edit(self, chat_id: int | None, message_id: int, text: str) -> None:
+        """An alert was acknowledged: print its new text."""
+        print(f"\n{plain(text)}", file=self.out, flush=True)
 
     def _say(self, say: Say) -> None:
         print(f"\n{plain(say.text)}", file=self.out)
@@ -69,7 +84,7 @@ class ConsoleChat:
             )
 
     def event_for(self, line: str) -> Event | str | None:
-        """Turn a typed line into an event ('incident' for /incident, None to quit)."""
+        """Turn a typed line into an event ('incident', an ack button's data, None to quit)."""
         text = line.strip()
         command = text.split()[0].lower() if text.startswith("/") else ""
         if command in ("/quit", "/exit"):
@@ -91,6 +106,8 @@ class ConsoleChat:
         if button is not None:
             if button.data == "start":
                 return "incident"
+            if button.data.startswith(ACK_PREFIX):
+                return button.data
             return ButtonPressed(button.data)
         return UserSaid(text)
 
@@ -112,6 +129,11 @@ class ConsoleChat:
                 break
             if event == "incident":
                 self.show(await self.guide.start_incident(member_id))
+            elif isinstance(event, str) and event.startswith(ACK_PREFIX):
+                number = event[len(ACK_PREFIX) :]
+                result = await self.escalator.acknowledge(int(number), member_id)
+                if result.popup:
+                    print(f"   {result.popup}", file=self.out)
             elif not isinstance(event, str):
                 self.show(await self.guide.handle(member_id, event))
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
+from bot.escalation import Escalator, Wake
 from bot.settings import Config
 from dialogues.effects import (
     AdvanceStatus,
-    Button,
     CancelIncident,
     Effect,
     MarkChoice,
@@ -29,10 +29,8 @@ from dialogues.effects import (
     StopReminders,
     UpdateIncident,
 )
-from dialogues.engine import clock as hhmm
 from dialogues.engine import step
 from dialogues.events import ButtonPressed, Event, IncidentOpened, StartIncident, UserSaid
-from dialogues.protocol import Markup
 from dialogues.protocol import Protocol as GuideProtocol
 from dialogues.state import SchoolRef, State
 from storage.models import EventKind, Incident, IncidentStatus, Member, Role
@@ -42,21 +40,8 @@ from storage.repositories import (
     EnrollmentError,
     Incidents,
     Members,
-    Officers,
-    Schools,
     Timeline,
 )
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """A message for another member (an officer's alert)."""
-
-    member_id: int
-    chat_id: int | None
-    text: str
-    buttons: tuple[tuple[Button, ...], ...] = ()
-    protect: bool = True
 
 
 @dataclass
@@ -65,30 +50,7 @@ class Outcome:
 
     replies: list[Say] = field(default_factory=list)
     choice: MarkChoice | None = None
-    notices: list[Outgoing] = field(default_factory=list)
     language: str = "fr"
-
-
-class Reminders(Protocol):
-    """Where reminder chains are started and stopped (the scheduler)."""
-
-    async def start(self, session: AsyncSession, incident_id: int, kind: str) -> None:
-        """Start a reminder chain for an incident."""
-        ...
-
-    async def stop(self, session: AsyncSession, incident_id: int, kind: str | None) -> None:
-        """Stop one chain, or all of the incident's when kind is None."""
-        ...
-
-
-class NoReminders:
-    """Reminders switched off (used where no scheduler runs)."""
-
-    async def start(self, session: AsyncSession, incident_id: int, kind: str) -> None:
-        """Do nothing."""
-
-    async def stop(self, session: AsyncSession, incident_id: int, kind: str | None) -> None:
-        """Do nothing."""
 
 
 def language_for(telegram_code: str | None, default: str) -> str:
@@ -109,13 +71,13 @@ class Guide:
         sessions: async_sessionmaker[AsyncSession],
         clock: Clock,
         config: Config,
-        reminders: Reminders | None = None,
+        escalator: Escalator,
     ) -> None:
         self.protocol = protocol
         self.sessions = sessions
         self.clock = clock
         self.config = config
-        self.reminders: Reminders = reminders or NoReminders()
+        self.escalator = escalator
 
     # ---- members --------------------------------------------------------------------------------
 
@@ -186,7 +148,8 @@ class Guide:
                         queue.append(follow)
             await conversations.save(member_id, _jsonable(state.to_dict()), now)
             run.outcome.language = state.language
-            return run.outcome
+        await self.escalator.apply(run.wakes)
+        return run.outcome
 
     async def media_deleted(self, member_id: int, kind: str) -> str:
         """Record that a file was deleted unseen; returns the warning to send."""
@@ -215,6 +178,8 @@ class _Run:
         self.member = member
         self.now = now
         self.outcome = Outcome()
+        self.wakes: list[Wake] = []
+        self.escalator = guide.escalator
         self.timeline = Timeline(session)
         self.incidents = Incidents(session)
 
@@ -253,9 +218,14 @@ class _Run:
                 await self.record(
                     EventKind.INCIDENT_OPENED, incident.id, code=incident.code, drill=drill
                 )
+                self.wakes += await self.escalator.progress(self.session, incident.id, self.now)
                 return IncidentOpened(incident.id, incident.code)
             case StepCompleted(step=step_name, choice=choice):
                 await self.record(EventKind.STEP_DONE, incident_id, step=step_name, choice=choice)
+                if incident_id is not None:
+                    self.wakes += await self.escalator.progress(
+                        self.session, incident_id, self.now
+                    )
             case AdvanceStatus(status=status):
                 target = await self.incident(incident_id)
                 if target and await self.incidents.advance(
@@ -277,63 +247,30 @@ class _Run:
                 if target is not None:
                     await self.incidents.cancel(target, reason, self.now)
                     await self.record(EventKind.INCIDENT_CANCELLED, incident_id, reason=reason)
+                    self.wakes += await self.escalator.stop(
+                        self.session, target.id, "all", self.now, "cancelled"
+                    )
             case StartReminders(kind=kind):
                 if incident_id is not None:
-                    await self.guide.reminders.start(self.session, incident_id, kind)
+                    self.wakes += await self.escalator.start(
+                        self.session, incident_id, kind, self.now
+                    )
             case StopReminders(kind=kind):
                 if incident_id is not None:
-                    await self.guide.reminders.stop(self.session, incident_id, kind)
+                    self.wakes += await self.escalator.stop(
+                        self.session, incident_id, kind, self.now, "step_done"
+                    )
             case NotifyOfficers(reason=reason):
-                await self.notify_officers(reason, incident_id, state.language)
+                if incident_id is not None:
+                    wakes, note = await self.escalator.alert(
+                        self.session, incident_id, reason, self.now, state.language
+                    )
+                    self.wakes += wakes
+                    if note:
+                        await self.say(note, incident_id)
             case SetLanguage(language=language):
                 await Members(self.session).set_language(self.member, language)
         return None
-
-    async def notify_officers(self, reason: str, incident_id: int | None, language: str) -> None:
-        """Alert the school's community relations officer, or tell the professional why not."""
-        policy = self.guide.config.escalation
-        incident = await self.incident(incident_id)
-        if incident is None or reason not in policy.notify_officer_on:
-            return
-        text = self.guide.protocol.text
-        school = await Schools(self.session).get(incident.school_id)
-        school_name = school.name if school else incident.school_id
-        if incident.drill and not policy.drills_alert_officers:
-            await self.say(text("officer.drill", language), incident.id)
-            await self.record(EventKind.ALERT_SKIPPED, incident.id, reason=reason, why="drill")
-            return
-        assignment = await Officers(self.session).for_school(incident.school_id)
-        officer = None
-        if assignment is not None:
-            officer = await Members(self.session).get(assignment.officer_id)
-        if officer is None or not officer.active:
-            await self.say(text("officer.none", language, school=school_name), incident.id)
-            await self.record(
-                EventKind.ALERT_SKIPPED, incident.id, reason=reason, why="no officer"
-            )
-            return
-        tag = text("drill.tag", officer.language) if incident.drill else ""
-        alert = text(
-            "officer.alert",
-            officer.language,
-            code=incident.code,
-            drill=Markup(tag),
-            school=school_name,
-            event=text(f"officer.event.{reason}", officer.language),
-            time=hhmm(self.guide.protocol, self.now),
-            status=text(f"status.{incident.status.value}", officer.language),
-        )
-        self.outcome.notices.append(Outgoing(officer.id, officer.telegram_user_id, alert))
-        await self.record(EventKind.ALERT_SENT, incident.id, reason=reason, to=officer.id)
-        await self.say(
-            text(
-                "officer.notified",
-                language,
-                name=officer.display_name,
-                time=hhmm(self.guide.protocol, self.now),
-            ),
-            incident.id,
-        )
 
     async def say(self, text: str, incident_id: int) -> None:
         """Add a reply of the shell's own (not from the engine) and log it."""

@@ -12,13 +12,11 @@ from telegram import (
     CallbackQuery,
     Chat,
     ChatMemberUpdated,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     Message,
     Update,
 )
-from telegram.constants import ChatMemberStatus, ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -29,7 +27,9 @@ from telegram.ext import (
     filters,
 )
 
-from bot.guide import Guide, Outcome, Outgoing, language_for
+from bot.escalation import ACK_PREFIX, Ack, Escalator
+from bot.guide import Guide, Outcome, language_for
+from bot.messenger import DeliveryError, Messenger, TelegramMessenger
 from dialogues.effects import Button
 from dialogues.engine import START_BUTTON
 from dialogues.events import (
@@ -63,15 +63,6 @@ CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 OPENERS = (Role.PROFESSIONAL, Role.ADMIN)
 
 
-def keyboard(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
-    """An inline keyboard for rows of buttons (None when there are none)."""
-    if not rows:
-        return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row] for row in rows]
-    )
-
-
 def media_kind(message: Message) -> str:
     """What kind of file a message carries (recorded instead of any file id)."""
     for kind in (
@@ -94,13 +85,16 @@ def media_kind(message: Message) -> str:
 class TelegramFront:
     """The bot's behaviour on Telegram; every decision about content is the guide's."""
 
-    def __init__(self, guide: Guide) -> None:
+    def __init__(self, guide: Guide, escalator: Escalator) -> None:
         self.guide = guide
+        self.escalator = escalator
         self.default_language = guide.config.default_language
+        self.messenger: Messenger | None = None
 
     def install(self, app: Application) -> None:  # type: ignore[type-arg]
         """Register the handlers, groups first so nothing else answers there."""
-        self.bot = app.bot
+        self.messenger = TelegramMessenger(app.bot)
+        self.escalator.messenger = self.messenger
         private = filters.ChatType.PRIVATE
         app.add_handler(ChatMemberHandler(self.on_my_membership, ChatMemberHandler.MY_CHAT_MEMBER))
         app.add_handler(MessageHandler(~private & filters.UpdateType.MESSAGES, self.on_group))
@@ -284,6 +278,9 @@ class TelegramFront:
         if member is None or query.message is None:
             return
         data = query.data or ""
+        if data.startswith(ACK_PREFIX):
+            await self._acknowledge(query, member, data[len(ACK_PREFIX) :])
+            return
         if data == START_BUTTON and member.role in OPENERS:
             outcome = await self.guide.start_incident(member.id)
         else:
@@ -295,31 +292,31 @@ class TelegramFront:
 
     # ---- delivery -----------------------------------------------------------------------------
 
+    async def _acknowledge(self, query: CallbackQuery, member: Member, raw: str) -> None:
+        """Acknowledge button of an alert: only its addressee may press it."""
+        result = await self.escalator.acknowledge(int(raw) if raw.isdigit() else 0, member.id)
+        if result.result is Ack.DONE:
+            await query.answer()
+        else:
+            await query.answer(result.popup or None, show_alert=bool(result.popup))
+
     async def _close(self, message: Message, choice: str) -> None:
         """Show the choice under the pressed message and remove its buttons."""
         body = message.text_html if message.text else ""
+        text = f"{body}\n\n<i>{html.escape(choice, quote=False)}</i>"
         try:
-            await message.edit_text(
-                f"{body}\n\n<i>{html.escape(choice, quote=False)}</i>",
-                parse_mode=ParseMode.HTML,
-                reply_markup=None,
-            )
-        except BadRequest as error:
+            await self._messenger().edit(message.chat_id, message.message_id, text)
+        except DeliveryError as error:
             log.info("could not mark the choice: %s", error)
 
     async def _deliver(self, chat_id: int, outcome: Outcome) -> None:
         for say in outcome.replies:
             await self._send(chat_id, say.text, say.buttons, protect=say.protect)
-        for notice in outcome.notices:
-            await self._notify(notice)
 
-    async def _notify(self, notice: Outgoing) -> None:
-        if notice.chat_id is None:
-            return
-        try:
-            await self._send(notice.chat_id, notice.text, notice.buttons, protect=notice.protect)
-        except (Forbidden, BadRequest) as error:
-            log.warning("alert to member %s not delivered: %s", notice.member_id, error)
+    def _messenger(self) -> Messenger:
+        if self.messenger is None:
+            raise RuntimeError("install() the front on an application first")
+        return self.messenger
 
     async def _send(
         self,
@@ -329,10 +326,7 @@ class TelegramFront:
         *,
         protect: bool,
     ) -> None:
-        await self.bot.send_message(
-            chat_id,
-            text,
-            parse_mode=ParseMode.HTML,
-            reply_markup=keyboard(buttons),
-            protect_content=protect,
-        )
+        try:
+            await self._messenger().send(chat_id, text, buttons, protect=protect)
+        except DeliveryError as error:
+            log.warning("reply to chat %s not delivered: %s", chat_id, error)

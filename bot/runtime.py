@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, SystemClock
+from bot.escalation import Escalator
 from bot.guide import Guide
 from bot.settings import Settings
 from dialogues.protocol import Protocol, load_protocol
@@ -24,6 +25,7 @@ class Runtime:
     protocol: Protocol
     clock: Clock
     guide: Guide
+    escalator: Escalator
 
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -32,8 +34,10 @@ class Runtime:
         engine = create_engine(settings.env.database_url)
         sessions = session_factory(engine)
         protocol = load_protocol(zone=settings.config.zone)
-        guide = Guide(protocol, sessions, clock, settings.config)
-        return cls(settings, engine, sessions, protocol, clock, guide)
+        escalator = Escalator(protocol, sessions, clock, settings.config)
+        guide = Guide(protocol, sessions, clock, settings.config, escalator)
+        escalator.guide = guide
+        return cls(settings, engine, sessions, protocol, clock, guide, escalator)
 
     async def prepare_database(self) -> tuple[int, int]:
         """Migrate the schema and load the schools of config.yml; returns (added, updated)."""

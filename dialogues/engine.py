@@ -31,6 +31,7 @@ from dialogues.events import (
     HelpRequested,
     IncidentOpened,
     LanguageRequested,
+    ReminderDue,
     StartIncident,
     StatusRequested,
     UserSaid,
@@ -66,6 +67,8 @@ def step(protocol: Protocol, state: State, event: Event, now: datetime) -> Resul
             return _language(protocol, state, language)
         case CancelRequested():
             return _cancel_request(protocol, state)
+        case ReminderDue(kind=kind, number=number):
+            return state, _reminder(protocol, state, kind, number)
     raise TypeError(f"unknown event {event!r}")  # pragma: no cover
 
 
@@ -432,3 +435,27 @@ def _cancel(protocol: Protocol, state: State, reason: str, now: datetime) -> Res
         StopReminders(None),
         Say(done, protect=False),
     ]
+
+
+def _reminder(protocol: Protocol, state: State, kind: str, number: int) -> list[Effect]:
+    """A reminder's message, or nothing when it no longer applies (the shell then stops it)."""
+    language = state.language
+    if not state.active or state.step is None:
+        return []
+    if kind == "call_911":
+        if state.step != "call911" or state.stamp("call911") is not None:
+            return []
+        shown = state.stamp("grid") or state.stamp("opened")
+        since = clock(protocol, shown.at) if shown else ""
+        text = protocol.text(
+            "reminder.call_911",
+            language,
+            number=number,
+            code=state.incident_code or "",
+            since=since,
+        )
+        current = protocol.step("call911")
+        return [Say(text, _buttons(protocol, state, current))]
+    if kind == "stalled":
+        return [Say(protocol.text("reminder.stalled", language)), _show(protocol, state)]
+    return []

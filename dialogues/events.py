@@ -58,6 +58,14 @@ class CancelRequested:
     """/cancel."""
 
 
+@dataclass(frozen=True)
+class ReminderDue:
+    """A reminder chain woke up (kind call_911 or stalled); ``number`` counts from 1."""
+
+    kind: str
+    number: int
+
+
 Event = (
     StartIncident
     | ButtonPressed
@@ -67,4 +75,5 @@ Event = (
     | HelpRequested
     | LanguageRequested
     | CancelRequested
+    | ReminderDue
 )

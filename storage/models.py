@@ -99,7 +99,16 @@ class EventKind(enum.StrEnum):
     MESSAGE_OUT = "message_out"
     MEDIA_DELETED = "media_deleted"
     ALERT_SENT = "alert_sent"
+    ALERT_FAILED = "alert_failed"
     ALERT_SKIPPED = "alert_skipped"
+    ALERT_ACKNOWLEDGED = "alert_acknowledged"
+    ALERT_EXHAUSTED = "alert_exhausted"
+    REMINDER_SENT = "reminder_sent"
+    REMINDER_FAILED = "reminder_failed"
+    ESCALATED = "escalated"
+    NUDGE_SENT = "nudge_sent"
+    OUTCOME_RECORDED = "outcome_recorded"
+    FOLLOW_UP_RECORDED = "follow_up_recorded"
     MEMBER_ENROLLED = "member_enrolled"
 
 
@@ -205,6 +214,8 @@ class Incident(Base):
     police_called_at: Mapped[datetime | None]
     kit_collected_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    meeting_held_at: Mapped[datetime | None]
+    victim_met_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
 
 
@@ -231,3 +242,53 @@ class Conversation(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime]
+
+
+class EscalationKind(enum.StrEnum):
+    """What a chain of reminders or alerts is about."""
+
+    CALL_911 = "call_911"
+    OFFICER_ALERT = "officer_alert"
+    STALLED = "stalled"
+
+
+class Escalation(Base):
+    """A reminder or alert chain for an incident: the database is its source of truth.
+
+    The scheduler only wakes the program at ``next_at``; what to send then is decided here.
+    """
+
+    __tablename__ = "escalations"
+    __table_args__ = (UniqueConstraint("incident_id", "kind", "reason", name="uq_escalations_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    kind: Mapped[EscalationKind] = mapped_column(_enum(EscalationKind, "escalation_kind"))
+    reason: Mapped[str] = mapped_column(String(40), default="")
+    started_at: Mapped[datetime]
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime | None]
+    stopped_at: Mapped[datetime | None]
+    stop_reason: Mapped[str | None] = mapped_column(String(40))
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+
+
+class Delivery(Base):
+    """One message sent (or not) for an escalation: who, when, and what Telegram said."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    level: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12))  # pending, delivered, failed
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    text: Mapped[str] = mapped_column(Text)
+    buttons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    protect: Mapped[bool] = mapped_column(Boolean, default=True)
+    error: Mapped[str | None] = mapped_column(String(200))

@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import (
     STATUS_ORDER,
     Conversation,
+    Delivery,
+    Escalation,
+    EscalationKind,
     EnrollmentCode,
     Incident,
     IncidentStatus,
@@ -403,3 +406,119 @@ class Conversations:
             row.state = state
             row.updated_at = now
         await self.session.flush()
+
+
+class Escalations:
+    """Reminder and alert chains, and each message they sent."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def start(
+        self,
+        incident_id: int,
+        kind: EscalationKind,
+        now: datetime,
+        next_at: datetime,
+        reason: str = "",
+    ) -> Escalation:
+        """Start a chain, or restart a stopped one; a running one is returned unchanged."""
+        row = await self.session.scalar(
+            select(Escalation).where(
+                Escalation.incident_id == incident_id,
+                Escalation.kind == kind,
+                Escalation.reason == reason,
+            )
+        )
+        if row is None:
+            row = Escalation(
+                incident_id=incident_id,
+                kind=kind,
+                reason=reason,
+                started_at=now,
+                sent=0,
+                next_at=next_at,
+            )
+            self.session.add(row)
+        elif row.stopped_at is not None and row.acknowledged_by is None:
+            row.stopped_at = None
+            row.stop_reason = None
+            row.started_at = now
+            row.sent = 0
+            row.next_at = next_at
+        await self.session.flush()
+        return row
+
+    async def get(self, escalation_id: int) -> Escalation | None:
+        """The chain with this id."""
+        return await self.session.get(Escalation, escalation_id)
+
+    async def for_incident(
+        self, incident_id: int, kind: EscalationKind | None = None
+    ) -> Sequence[Escalation]:
+        """An incident's chains, running or not."""
+        query = select(Escalation).where(Escalation.incident_id == incident_id)
+        if kind is not None:
+            query = query.where(Escalation.kind == kind)
+        return (await self.session.scalars(query.order_by(Escalation.id))).all()
+
+    async def stop(self, row: Escalation, now: datetime, why: str) -> bool:
+        """Stop a running chain; False if it was already stopped."""
+        if row.stopped_at is not None:
+            return False
+        row.stopped_at = now
+        row.stop_reason = why
+        row.next_at = None
+        await self.session.flush()
+        return True
+
+    async def running(self) -> Sequence[Escalation]:
+        """Every chain that still has a next step."""
+        result = await self.session.scalars(
+            select(Escalation)
+            .where(Escalation.stopped_at.is_(None), Escalation.next_at.is_not(None))
+            .order_by(Escalation.id)
+        )
+        return result.all()
+
+    async def add_delivery(
+        self,
+        row: Escalation,
+        member_id: int,
+        chat_id: int | None,
+        level: str,
+        text: str,
+        now: datetime,
+        buttons: list[Any] | None = None,
+        protect: bool = True,
+    ) -> Delivery:
+        """Record a message about to be sent (status pending)."""
+        delivery = Delivery(
+            escalation_id=row.id,
+            seq=row.sent + 1,
+            member_id=member_id,
+            level=level,
+            chat_id=chat_id,
+            status="pending",
+            created_at=now,
+            text=text,
+            buttons=buttons or [],
+            protect=protect,
+        )
+        self.session.add(delivery)
+        await self.session.flush()
+        return delivery
+
+    async def deliveries(self, escalation_id: int) -> Sequence[Delivery]:
+        """Every message of a chain, in order."""
+        result = await self.session.scalars(
+            select(Delivery).where(Delivery.escalation_id == escalation_id).order_by(Delivery.id)
+        )
+        return result.all()
+
+    async def undelivered(self) -> Sequence[Delivery]:
+        """Messages recorded as about to be sent whose sending never finished (a crash)."""
+        result = await self.session.scalars(
+            select(Delivery).where(Delivery.status == "pending").order_by(Delivery.id)
+        )
+        return result.all()

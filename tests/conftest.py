@@ -14,12 +14,14 @@ from typing import Any
 
 import pytest
 
+from bot.escalation import NoWakeup
 from bot.runtime import Runtime
 from bot.settings import Config, Environment, Settings, parse_config
 from storage.models import Member, MemberSchool, Role
 from storage.repositories import Officers
 from tests.support.clock import FrozenClock
 from tests.support.databases import postgres_database
+from tests.support.messenger import RecordingMessenger
 
 TEST_CONFIG: dict[str, Any] = {
     "timezone": "America/Montreal",
@@ -77,6 +79,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 async def runtime(config: Config, database_url: str, clock: FrozenClock) -> AsyncIterator[Runtime]:
     """The program wired on a fresh, migrated database with the test schools."""
     runtime = Runtime.create(settings_for(config, database_url), clock=clock)
+    runtime.escalator.messenger = RecordingMessenger()
     await runtime.prepare_database()
     try:
         yield runtime
@@ -111,3 +114,28 @@ async def add_member(
         await session.flush()
         await session.refresh(member, ["schools"])
         return member
+
+
+def messenger(runtime: Runtime) -> RecordingMessenger:
+    """The recording messenger of a test runtime."""
+    assert isinstance(runtime.escalator.messenger, RecordingMessenger)
+    return runtime.escalator.messenger
+
+
+def scheduled(runtime: Runtime) -> dict[int, Any]:
+    """The wake-ups the escalator asked for (escalation id to time)."""
+    wakeup = runtime.escalator.wakeup
+    assert isinstance(wakeup, NoWakeup)
+    return wakeup.jobs
+
+
+async def fire_due(runtime: Runtime) -> int:
+    """Run every wake-up due at the frozen clock's time, as the scheduler would; returns how many."""
+    fired = 0
+    jobs = scheduled(runtime)
+    while due := sorted(e for e, at in jobs.items() if at <= runtime.clock.now()):
+        for escalation_id in due:
+            jobs.pop(escalation_id, None)
+            await runtime.escalator.fire(escalation_id)
+            fired += 1
+    return fired

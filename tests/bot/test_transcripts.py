@@ -8,7 +8,7 @@ from bot.runtime import Runtime
 from dialogues.events import CancelRequested, StatusRequested
 from storage.models import EventKind, Incident, IncidentStatus, Role, TimelineEvent
 from storage.repositories import Timeline
-from tests.conftest import add_member, settings_for
+from tests.conftest import add_member, fire_due, messenger, settings_for
 from tests.support.clock import FrozenClock
 from tests.support.transcript import Transcript
 
@@ -31,9 +31,10 @@ async def test_a_whole_incident_in_french(runtime: Runtime, clock: FrozenClock) 
     await chat.press("Situation réelle")
     assert "Incident <b>SX-2026-0001</b> ouvert à 09:31" in chat.text()
     assert "quelqu'un est-il en danger immédiat" in chat.text()
-    assert "Agent Roy" in chat.text()  # the professional is told who was alerted
-    [alert] = chat.last.notices
-    assert alert.chat_id == 2002
+    assert "Agent Roy" in chat.text()  # the professional is told who is being alerted
+    await fire_due(runtime)
+    [alert] = messenger(runtime).to(2002)
+    assert alert.labels == ["Pris en charge"]
     assert "SX-2026-0001" in alert.text
     assert "École secondaire du Nord" in alert.text
     assert "Incident ouvert à 09:31" in alert.text
@@ -52,7 +53,8 @@ async def test_a_whole_incident_in_french(runtime: Runtime, clock: FrozenClock) 
     called_at = clock.advance(minutes=3)
     await chat.press("J'ai appelé le 911")
     assert "Appel au 911 noté à 09:38" in chat.text()
-    assert [n.chat_id for n in chat.last.notices] == [2002]
+    await fire_due(runtime)
+    assert "Appel au 911 confirmé" in messenger(runtime).to(2002)[-1].text
     await chat.say("EV 2026-4411")
     assert "En attendant le patrouilleur" in chat.text()
     clock.advance(minutes=40)
@@ -107,8 +109,11 @@ async def test_a_drill_in_english_alerts_nobody(runtime: Runtime, clock: FrozenC
     await chat.press("West High School")
     await chat.press("Drill")
     assert "DRILL" in chat.text()
-    assert "not alerted" in chat.text()
-    assert chat.last.notices == []
+    assert "sent to you only" in chat.text()
+    await fire_due(runtime)
+    [copy] = messenger(runtime).sent
+    assert copy.chat_id == 1001  # the drill's alert goes to the professional, not the officer
+    assert "(DRILL)" in copy.text
     await chat.press("Yes, immediate danger")
     assert "9-8-8" in chat.text()
     await chat.press("I called 911")
@@ -124,9 +129,8 @@ async def test_a_drill_in_english_alerts_nobody(runtime: Runtime, clock: FrozenC
     assert incident.school_id == "west"
     assert incident.status is IncidentStatus.POLICE_CALLED
     assert incident.device_count == 0
-    skipped = [e.data for e in events if e.kind == EventKind.ALERT_SKIPPED]
-    assert [s["why"] for s in skipped] == ["drill", "drill"]
-    assert not [e for e in events if e.kind == EventKind.ALERT_SENT]
+    sent = [e.data for e in events if e.kind == EventKind.ALERT_SENT]
+    assert [(s["to"], s["level"]) for s in sent] == [(pro.id, "drill")]
 
 
 async def test_no_officer_assigned_is_said(runtime: Runtime) -> None:
@@ -135,6 +139,14 @@ async def test_no_officer_assigned_is_said(runtime: Runtime) -> None:
     await chat.start()
     await chat.press("Real situation")
     assert "No community relations officer is registered for West High School" in chat.text()
+    await add_member(runtime, Role.COORDINATOR, (), 3003, "Coord", "en")
+    await chat.press("No immediate danger")
+    chat2 = Transcript(
+        runtime.guide, (await add_member(runtime, Role.PROFESSIONAL, ("west",), 1002)).id
+    )
+    await chat2.start()
+    await chat2.press("Situation réelle")
+    assert "j'avertis les coordonnateurs" in chat2.text()
 
 
 async def test_cancel_records_the_reason(runtime: Runtime, clock: FrozenClock) -> None:

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from bot.application import build_application
+from bot.application import serve
 from bot.runtime import Runtime
 from bot.settings import Config
 from storage.models import Role
 from storage.repositories import Enrollment
 from tests.conftest import settings_for
 from tests.support.botapi import BotApiServer
-from tests.support.clock import FrozenClock
 
 TOKEN = "123456789:AAtest-token_for_sexto"
 
@@ -50,23 +50,31 @@ class Bot:
 
 
 @pytest.fixture
-async def telegram(config: Config, database_url: str, clock: FrozenClock) -> AsyncIterator[Bot]:
-    """The bot serving a fresh database through a local Bot API server."""
+def policy() -> dict[str, Any]:
+    """Escalation settings for end-to-end tests (override in a test module for short timings)."""
+    return {}
+
+
+@pytest.fixture
+async def telegram(
+    config: Config, database_url: str, policy: dict[str, Any]
+) -> AsyncIterator[Bot]:
+    """The bot, as `sexto run` serves it, on a fresh database behind a local Bot API server."""
+    if policy:
+        escalation = config.escalation.model_validate({**config.escalation.model_dump(), **policy})
+        config = config.model_copy(update={"escalation": escalation})
     async with BotApiServer(token=TOKEN, bot_username="sexto_test_bot") as server:
         settings = settings_for(
             config, database_url, telegram_token=TOKEN, telegram_api_url=server.url
         )
-        runtime = Runtime.create(settings, clock=clock)
+        runtime = Runtime.create(settings)
         await runtime.prepare_database()
-        app, front = build_application(runtime)
-        async with app:
-            await front.set_commands(app)
-            await app.start()
-            assert app.updater is not None
-            await app.updater.start_polling(poll_interval=0, timeout=1)
-            try:
-                yield Bot(server, runtime)
-            finally:
-                await app.updater.stop()
-                await app.stop()
-        await runtime.close()
+        stop = asyncio.Event()
+        serving = asyncio.create_task(serve(runtime, stop, poll_timeout=1))
+        try:
+            await server.wait_for_call("getUpdates")
+            yield Bot(server, runtime)
+        finally:
+            stop.set()
+            await serving
+            await runtime.close()

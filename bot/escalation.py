@@ -1,0 +1,635 @@
+"""Escalation: 911 reminders, officer alerts with acknowledgement, and nudges when stalled.
+
+Every chain lives in the ``escalations`` table and every message it sends in ``deliveries``:
+the database decides what is due; the scheduler only wakes :meth:`Escalator.fire`. A message
+is recorded as pending before it is sent and marked delivered (or failed) after, so a crash
+in between is caught up at start-up by :meth:`Escalator.recover`.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.messenger import DeliveryError, Messenger, Rows
+from bot.settings import Config
+from dialogues.effects import Button
+from dialogues.engine import clock as hhmm
+from dialogues.events import ReminderDue
+from dialogues.protocol import Markup
+from dialogues.protocol import Protocol as GuideProtocol
+from storage.models import (
+    Delivery,
+    Escalation,
+    EscalationKind,
+    EventKind,
+    Incident,
+    IncidentStatus,
+    Member,
+    Role,
+)
+from storage.repositories import Escalations, Incidents, Members, Officers, Schools, Timeline
+
+if TYPE_CHECKING:
+    from bot.guide import Guide
+
+log = logging.getLogger(__name__)
+
+ACK_PREFIX = "ack:"
+OPEN_STATUSES = (IncidentStatus.OPEN, IncidentStatus.POLICE_CALLED, IncidentStatus.KIT_COLLECTED)
+
+
+@dataclass(frozen=True)
+class Wake:
+    """Wake chain ``escalation_id`` at ``at``; ``at=None`` cancels its wake-up."""
+
+    escalation_id: int
+    at: datetime | None
+
+
+class Wakeup(Protocol):
+    """The scheduler, as the escalator sees it."""
+
+    async def schedule(self, escalation_id: int, at: datetime) -> None:
+        """Wake a chain at a time."""
+        ...
+
+    async def cancel(self, escalation_id: int) -> None:
+        """Forget a chain's wake-up."""
+        ...
+
+    async def reconcile(self, running: Sequence[tuple[int, datetime]]) -> tuple[int, int]:
+        """Match the stored wake-ups to the running chains."""
+        ...
+
+
+class NoWakeup:
+    """Wake-ups that are only remembered (until a real scheduler is attached)."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[int, datetime] = {}
+
+    async def schedule(self, escalation_id: int, at: datetime) -> None:
+        """Remember."""
+        self.jobs[escalation_id] = at
+
+    async def cancel(self, escalation_id: int) -> None:
+        """Forget."""
+        self.jobs.pop(escalation_id, None)
+
+    async def reconcile(self, running: Sequence[tuple[int, datetime]]) -> tuple[int, int]:
+        """Replace everything."""
+        before = set(self.jobs)
+        self.jobs = dict(running)
+        return len(set(self.jobs) - before), len(before - set(self.jobs))
+
+
+class Ack(enum.Enum):
+    """What pressing Acknowledge did."""
+
+    DONE = "done"
+    ALREADY = "already"
+    NOT_YOURS = "not_yours"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class AckResult:
+    """The outcome of an acknowledgement, and the text of the pop-up when refused."""
+
+    result: Ack
+    popup: str = ""
+
+
+@dataclass
+class _Send:
+    """A message recorded as pending, to send after the transaction."""
+
+    delivery_id: int
+    chat_id: int | None
+    text: str
+    buttons: Rows
+    protect: bool
+    kind: str
+    incident_id: int
+    member_id: int
+    level: str
+    seq: int
+    reason: str = ""
+
+
+@dataclass
+class _Plan:
+    sends: list[_Send] = field(default_factory=list)
+    wakes: list[Wake] = field(default_factory=list)
+    escalation_id: int | None = None
+
+
+def _rows(stored: list[Any]) -> Rows:
+    return tuple(tuple(Button(label, data) for label, data in row) for row in stored)
+
+
+def _stored(rows: Rows) -> list[Any]:
+    return [[[b.label, b.data] for b in row] for row in rows]
+
+
+class Escalator:
+    """Runs every reminder and alert chain, on the database, through a Messenger."""
+
+    def __init__(
+        self,
+        protocol: GuideProtocol,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        config: Config,
+    ) -> None:
+        self.protocol = protocol
+        self.sessions = sessions
+        self.clock = clock
+        self.config = config
+        self.policy = config.escalation
+        self.wakeup: Wakeup = NoWakeup()
+        self.messenger: Messenger | None = None
+        self.guide: Guide | None = None
+
+    # ---- called by the guide inside its transaction ---------------------------------------
+
+    async def start(
+        self, session: AsyncSession, incident_id: int, kind: str, now: datetime
+    ) -> list[Wake]:
+        """Start a reminder chain (call_911)."""
+        if kind != EscalationKind.CALL_911:
+            raise ValueError(f"unknown reminder {kind}")
+        row = await Escalations(session).start(
+            incident_id, EscalationKind.CALL_911, now, now + self.policy.call_911_reminder_every
+        )
+        return [Wake(row.id, row.next_at)]
+
+    async def stop(
+        self, session: AsyncSession, incident_id: int, kind: str | None, now: datetime, why: str
+    ) -> list[Wake]:
+        """Stop a kind of chain; None stops reminders and nudges, "all" stops alerts too."""
+        if kind is None:
+            kinds = {EscalationKind.CALL_911, EscalationKind.STALLED}
+        elif kind == "all":
+            kinds = set(EscalationKind)
+        else:
+            kinds = {EscalationKind(kind)}
+        escalations = Escalations(session)
+        wakes = []
+        for row in await escalations.for_incident(incident_id):
+            if row.kind in kinds and await escalations.stop(row, now, why):
+                wakes.append(Wake(row.id, None))
+        return wakes
+
+    async def progress(self, session: AsyncSession, incident_id: int, now: datetime) -> list[Wake]:
+        """The incident moved: restart its stalled timer."""
+        escalations = Escalations(session)
+        next_at = now + self.policy.stalled_after
+        row = await escalations.start(incident_id, EscalationKind.STALLED, now, next_at)
+        row.stopped_at = None
+        row.stop_reason = None
+        row.sent = 0
+        row.next_at = next_at
+        await session.flush()
+        return [Wake(row.id, next_at)]
+
+    async def alert(
+        self, session: AsyncSession, incident_id: int, reason: str, now: datetime, language: str
+    ) -> tuple[list[Wake], str | None]:
+        """Start an officer alert chain; returns its wake-up and what to tell the professional."""
+        incident = await Incidents(session).get(incident_id)
+        if incident is None or reason not in self.policy.notify_officer_on:
+            return [], None
+        escalations = Escalations(session)
+        earlier = await escalations.for_incident(incident_id, EscalationKind.OFFICER_ALERT)
+        row = await escalations.start(
+            incident_id, EscalationKind.OFFICER_ALERT, now, now, reason=reason
+        )
+        if earlier:
+            return [Wake(row.id, now)], None
+        text = self.protocol.text
+        if self._drill_only(incident):
+            return [Wake(row.id, now)], text("officer.drill_copy", language)
+        school = await Schools(session).get(incident.school_id)
+        school_name = school.name if school else incident.school_id
+        for level in ("officer", "backup"):
+            for member in await self._recipients(session, incident, level):
+                note = text("officer.alerting", language, name=member.display_name)
+                return [Wake(row.id, now)], note
+        if await self._recipients(session, incident, "coordinator"):
+            return [Wake(row.id, now)], text("officer.coordinators", language, school=school_name)
+        return [Wake(row.id, now)], text("officer.none", language, school=school_name)
+
+    async def apply(self, wakes: Sequence[Wake]) -> None:
+        """Carry out wake-ups once their transaction is committed."""
+        for wake in wakes:
+            if wake.at is None:
+                await self.wakeup.cancel(wake.escalation_id)
+            else:
+                await self.wakeup.schedule(wake.escalation_id, wake.at)
+
+    # ---- recipients ------------------------------------------------------------------------
+
+    def _drill_only(self, incident: Incident) -> bool:
+        return incident.drill and not self.policy.drills_alert_officers
+
+    async def _recipients(
+        self, session: AsyncSession, incident: Incident, level: str
+    ) -> list[Member]:
+        members = Members(session)
+        if self._drill_only(incident):
+            professional = await members.get(incident.opened_by)
+            return [professional] if professional is not None else []
+        if level == "coordinator":
+            return list(await members.with_role(Role.COORDINATOR))
+        assignment = await Officers(session).for_school(incident.school_id)
+        if assignment is None:
+            return []
+        member_id = assignment.officer_id if level == "officer" else assignment.backup_officer_id
+        member = await members.get(member_id) if member_id is not None else None
+        return [member] if member is not None and member.active else []
+
+    def _ladder(self) -> list[str]:
+        return ["officer"] * (1 + self.policy.officer_alert_repeats) + ["backup", "coordinator"]
+
+    # ---- wake-ups --------------------------------------------------------------------------
+
+    async def fire(self, escalation_id: int) -> None:
+        """A chain's wake-up: send what is due, then schedule the next one."""
+        async with self.sessions() as session, session.begin():
+            row = await Escalations(session).get(escalation_id)
+            if row is None or row.stopped_at is not None or row.next_at is None:
+                return
+            kind = row.kind
+        if kind is EscalationKind.OFFICER_ALERT:
+            plan = await self._fire_alert(escalation_id)
+        else:
+            plan = await self._fire_reminder(escalation_id, kind)
+        failed = await self._send_all(plan.sends)
+        if plan.sends and failed == len(plan.sends) and kind is EscalationKind.OFFICER_ALERT:
+            plan.wakes = await self._skip_ahead(escalation_id)
+        await self.apply(plan.wakes)
+
+    async def _fire_alert(self, escalation_id: int) -> _Plan:
+        now = self.clock.now()
+        plan = _Plan(escalation_id=escalation_id)
+        async with self.sessions() as session, session.begin():
+            escalations = Escalations(session)
+            row = await escalations.get(escalation_id)
+            assert row is not None  # noqa: S101 - checked by fire()
+            incident = await Incidents(session).get(row.incident_id)
+            if incident is None or incident.status not in (
+                *OPEN_STATUSES,
+                IncidentStatus.AWAITING_DECISION,
+            ):
+                await escalations.stop(row, now, "incident_over")
+                return plan
+            ladder = self._ladder()
+            stage = row.sent
+            recipients: list[Member] = []
+            while stage < len(ladder):
+                recipients = await self._recipients(session, incident, ladder[stage])
+                if recipients:
+                    break
+                stage += 1
+            if stage >= len(ladder) or not recipients:
+                await escalations.stop(row, now, "exhausted")
+                await Timeline(session).append(
+                    at=now,
+                    kind=EventKind.ALERT_EXHAUSTED,
+                    incident_id=incident.id,
+                    data={"reason": row.reason},
+                )
+                return plan
+            level = "drill" if self._drill_only(incident) else ladder[stage]
+            repeat = ladder[: stage + 1].count(ladder[stage])
+            row.sent = stage
+            for member in recipients:
+                text = await self._alert_text(session, incident, row.reason, member, repeat)
+                label = self.protocol.text("alert.acknowledge", member.language)
+                buttons = ((Button(label, f"{ACK_PREFIX}{row.id}"),),)
+                plan.sends.append(
+                    await self._pending(escalations, row, member, level, text, buttons, now)
+                )
+            row.sent = stage + 1
+            more = row.sent < len(ladder)
+            row.next_at = now + self.policy.officer_ack_timeout if more else None
+            if row.next_at is not None:
+                plan.wakes.append(Wake(row.id, row.next_at))
+        return plan
+
+    async def _alert_text(
+        self, session: AsyncSession, incident: Incident, reason: str, member: Member, repeat: int
+    ) -> str:
+        text = self.protocol.text
+        language = member.language
+        school = await Schools(session).get(incident.school_id)
+        drill = text("drill.tag", language) if incident.drill else ""
+        when = incident.opened_at if reason == "opened" else self.clock.now()
+        if repeat > 1:
+            drill += text("alert.repeat", language, number=repeat - 1)
+        return text(
+            "officer.alert",
+            language,
+            code=incident.code,
+            drill=Markup(drill),
+            school=school.name if school else incident.school_id,
+            event=text(f"officer.event.{reason}", language),
+            time=hhmm(self.protocol, when),
+            status=text(f"status.{incident.status.value}", language),
+        )
+
+    async def _pending(
+        self,
+        escalations: Escalations,
+        row: Escalation,
+        member: Member,
+        level: str,
+        text: str,
+        buttons: Rows,
+        now: datetime,
+        protect: bool = True,
+    ) -> _Send:
+        delivery = await escalations.add_delivery(
+            row, member.id, member.telegram_user_id, level, text, now, _stored(buttons), protect
+        )
+        return self._send_of(delivery, row)
+
+    def _send_of(self, delivery: Delivery, row: Escalation) -> _Send:
+        return _Send(
+            delivery_id=delivery.id,
+            chat_id=delivery.chat_id,
+            text=delivery.text,
+            buttons=_rows(delivery.buttons),
+            protect=delivery.protect,
+            kind=row.kind.value,
+            incident_id=row.incident_id,
+            member_id=delivery.member_id,
+            level=delivery.level,
+            seq=delivery.seq,
+            reason=row.reason or row.kind.value,
+        )
+
+    async def _fire_reminder(self, escalation_id: int, kind: EscalationKind) -> _Plan:
+        now = self.clock.now()
+        plan = _Plan(escalation_id=escalation_id)
+        async with self.sessions() as session, session.begin():
+            row = await Escalations(session).get(escalation_id)
+            assert row is not None  # noqa: S101 - checked by fire()
+            incident = await Incidents(session).get(row.incident_id)
+            number = row.sent + 1
+            if incident is None or incident.status not in OPEN_STATUSES:
+                await Escalations(session).stop(row, now, "incident_over")
+                return plan
+            if kind is EscalationKind.CALL_911 and incident.status is not IncidentStatus.OPEN:
+                await Escalations(session).stop(row, now, "police_called")
+                return plan
+            if kind is EscalationKind.STALLED:
+                running = await Escalations(session).for_incident(
+                    incident.id, EscalationKind.CALL_911
+                )
+                if any(r.stopped_at is None for r in running):
+                    # The 911 reminders already press the professional; look again later.
+                    row.next_at = now + self.policy.stalled_after
+                    plan.wakes.append(Wake(row.id, row.next_at))
+                    return plan
+            professional_id = incident.opened_by
+        if self.guide is None:
+            raise RuntimeError("the escalator has no guide attached")
+        outcome = await self.guide.handle(professional_id, ReminderDue(kind.value, number))
+        async with self.sessions() as session, session.begin():
+            escalations = Escalations(session)
+            row = await escalations.get(escalation_id)
+            member = await Members(session).get(professional_id)
+            assert row is not None  # noqa: S101 - it was there a moment ago
+            assert member is not None  # noqa: S101 - incidents keep their opener
+            if not outcome.replies or row.stopped_at is not None:
+                await escalations.stop(row, now, "not_pending")
+                return plan
+            for say in outcome.replies:
+                plan.sends.append(
+                    await self._pending(
+                        escalations, row, member, "professional", say.text, say.buttons, now
+                    )
+                )
+            row.sent = number
+            if kind is EscalationKind.CALL_911:
+                row.next_at = now + self.policy.call_911_reminder_every
+                plan.wakes.append(Wake(row.id, row.next_at))
+                if number == self.policy.call_911_reminders_before_escalation:
+                    plan.sends += await self._escalate_911(session, row, now)
+            else:
+                await escalations.stop(row, now, "nudged")
+        return plan
+
+    async def _escalate_911(
+        self, session: AsyncSession, row: Escalation, now: datetime
+    ) -> list[_Send]:
+        """Tell the school's officer and every coordinator that 911 is still not confirmed."""
+        incident = await Incidents(session).get(row.incident_id)
+        assert incident is not None  # noqa: S101 - the caller loaded it
+        school = await Schools(session).get(incident.school_id)
+        people: dict[int, tuple[Member, str]] = {}
+        for level in ("officer", "coordinator"):
+            for member in await self._recipients(session, incident, level):
+                people.setdefault(member.id, (member, level))
+        since = row.started_at
+        sends = []
+        escalations = Escalations(session)
+        for member, level in people.values():
+            language = member.language
+            text = self.protocol.text(
+                "escalation.call_911",
+                language,
+                drill=Markup(self.protocol.text("drill.tag", language) if incident.drill else ""),
+                code=incident.code,
+                school=school.name if school else incident.school_id,
+                since=hhmm(self.protocol, since),
+                count=row.sent,
+            )
+            sends.append(await self._pending(escalations, row, member, level, text, (), now))
+        await Timeline(session).append(
+            at=now,
+            kind=EventKind.ESCALATED,
+            incident_id=incident.id,
+            data={"reason": "call_911_unconfirmed", "to": sorted(people)},
+        )
+        return sends
+
+    async def _send_all(self, sends: Sequence[_Send]) -> int:
+        """Send pending messages, recording each outcome; returns how many failed."""
+        failed = 0
+        for send in sends:
+            failed += not await self._deliver(send)
+        return failed
+
+    async def _deliver(self, send: _Send) -> bool:
+        if self.messenger is None:
+            raise RuntimeError("the escalator has no messenger attached")
+        error: str | None = None
+        message_id: int | None = None
+        try:
+            message_id = await self.messenger.send(
+                send.chat_id, send.text, send.buttons, protect=send.protect
+            )
+        except DeliveryError as problem:
+            error = str(problem)[:200]
+            log.warning(
+                "delivery %s to member %s failed: %s", send.delivery_id, send.member_id, error
+            )
+        now = self.clock.now()
+        async with self.sessions() as session, session.begin():
+            delivery = await session.get(Delivery, send.delivery_id)
+            assert delivery is not None  # noqa: S101 - recorded before sending
+            delivery.status = "failed" if error else "delivered"
+            delivery.sent_at = now
+            delivery.message_id = message_id
+            delivery.error = error
+            kinds = {
+                ("officer_alert", True): EventKind.ALERT_SENT,
+                ("officer_alert", False): EventKind.ALERT_FAILED,
+                ("call_911", True): EventKind.REMINDER_SENT,
+                ("call_911", False): EventKind.REMINDER_FAILED,
+                ("stalled", True): EventKind.NUDGE_SENT,
+                ("stalled", False): EventKind.REMINDER_FAILED,
+            }
+            data: dict[str, Any] = {
+                "to": send.member_id,
+                "level": send.level,
+                "seq": send.seq,
+                "delivery": send.delivery_id,
+                "reason": send.reason,
+            }
+            if error:
+                data["error"] = error
+            if send.level == "professional":
+                data["text"] = send.text
+            await Timeline(session).append(
+                at=now,
+                kind=kinds[(send.kind, error is None)],
+                incident_id=send.incident_id,
+                data=data,
+            )
+        return error is None
+
+    async def _skip_ahead(self, escalation_id: int) -> list[Wake]:
+        """Nobody at this stage could be reached: go on to the next one at once."""
+        now = self.clock.now()
+        async with self.sessions() as session, session.begin():
+            row = await Escalations(session).get(escalation_id)
+            if row is None or row.stopped_at is not None or row.acknowledged_by is not None:
+                return []
+            row.next_at = now
+            return [Wake(row.id, now)]
+
+    # ---- acknowledgement ---------------------------------------------------------------------
+
+    async def acknowledge(self, escalation_id: int, member_id: int) -> AckResult:
+        """An officer pressed Acknowledge on an alert."""
+        now = self.clock.now()
+        async with self.sessions() as session, session.begin():
+            escalations = Escalations(session)
+            members = Members(session)
+            row = await escalations.get(escalation_id)
+            member = await members.get(member_id)
+            if row is None or member is None or row.kind is not EscalationKind.OFFICER_ALERT:
+                return AckResult(Ack.UNKNOWN)
+            language = member.language
+            if row.acknowledged_by is not None:
+                who = await members.get(row.acknowledged_by)
+                name = who.display_name if who else "?"
+                return AckResult(
+                    Ack.ALREADY, self.protocol.text("alert.already", language, name=name)
+                )
+            deliveries = await escalations.deliveries(escalation_id)
+            if member_id not in {d.member_id for d in deliveries if d.status == "delivered"}:
+                return AckResult(Ack.NOT_YOURS, self.protocol.text("alert.not_yours", language))
+            row.acknowledged_by = member_id
+            await escalations.stop(row, now, "acknowledged")
+            await Timeline(session).append(
+                at=now,
+                kind=EventKind.ALERT_ACKNOWLEDGED,
+                incident_id=row.incident_id,
+                member_id=member_id,
+                data={"reason": row.reason},
+            )
+            incident = await Incidents(session).get(row.incident_id)
+            professional = await members.get(incident.opened_by) if incident else None
+            edits = [
+                (d.chat_id, d.message_id, d.text, d.member_id)
+                for d in deliveries
+                if d.status == "delivered" and d.message_id is not None
+            ]
+            recipients = {d.member_id: await members.get(d.member_id) for d in deliveries}
+            aware = None
+            if incident and professional and professional.id != member_id:
+                aware = self.protocol.text(
+                    "officer.aware",
+                    professional.language,
+                    name=member.display_name,
+                    code=incident.code,
+                    time=hhmm(self.protocol, now),
+                )
+                await Timeline(session).append(
+                    at=now,
+                    kind=EventKind.MESSAGE_OUT,
+                    incident_id=incident.id,
+                    member_id=professional.id,
+                    data={"text": aware},
+                )
+        await self.wakeup.cancel(escalation_id)
+        await self._close_alerts(edits, recipients, member.display_name, now)
+        if aware is not None and professional is not None and self.messenger is not None:
+            try:
+                await self.messenger.send(professional.telegram_user_id, aware)
+            except DeliveryError as error:
+                log.warning("could not tell the professional: %s", error)
+        return AckResult(Ack.DONE)
+
+    async def _close_alerts(
+        self,
+        edits: Sequence[tuple[int | None, int | None, str, int]],
+        recipients: dict[int, Member | None],
+        name: str,
+        now: datetime,
+    ) -> None:
+        if self.messenger is None:
+            return
+        for chat_id, message_id, text, member_id in edits:
+            reader = recipients.get(member_id)
+            language = reader.language if reader else self.config.default_language
+            line = self.protocol.text(
+                "alert.acknowledged", language, name=name, time=hhmm(self.protocol, now)
+            )
+            try:
+                await self.messenger.edit(chat_id, message_id or 0, f"{text}\n\n{line}")
+            except DeliveryError as error:
+                log.info("could not close alert message %s: %s", message_id, error)
+
+    # ---- start-up ------------------------------------------------------------------------------
+
+    async def recover(self) -> tuple[int, int, int]:
+        """After a (re)start: resend interrupted messages, then match wake-ups to the chains.
+
+        Returns (messages resent, wake-ups created, wake-ups removed).
+        """
+        async with self.sessions() as session:
+            escalations = Escalations(session)
+            pending = list(await escalations.undelivered())
+            sends = []
+            for delivery in pending:
+                row = await escalations.get(delivery.escalation_id)
+                if row is not None:
+                    sends.append(self._send_of(delivery, row))
+            running = [(r.id, r.next_at) for r in await escalations.running() if r.next_at]
+        await self._send_all(sends)
+        created, removed = await self.wakeup.reconcile(running)
+        return len(sends), created, removed

@@ -1,0 +1,164 @@
+"""Wake-ups for reminder and alert chains: APScheduler 3 with its jobs in the project's database.
+
+The escalations table is the source of truth; a job only says "look at chain N at time T".
+Jobs have deterministic ids (``escalation-N``), never expire when late
+(``misfire_grace_time=None``) and collapse when several runs are overdue (``coalesce``).
+At start-up :meth:`Wakeups.reconcile` recreates missing jobs, removes obsolete ones, and runs
+overdue ones at once.
+
+APScheduler 3's SQLAlchemy job store is synchronous. It runs in the scheduler's own thread
+(a BackgroundScheduler) and our calls into it go through ``asyncio.to_thread``, so the event
+loop never waits on the database's write lock (with SQLite, a blocked loop would keep the
+transaction holding that lock from ever finishing). Jobs hand their work back to the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine, Iterable
+from datetime import datetime
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+
+log = logging.getLogger(__name__)
+
+JOB_PREFIX = "escalation-"
+Handler = Callable[[int], Coroutine[Any, Any, None]]
+
+# APScheduler stores a job's function by its import path, so the job function below must be a
+# module-level function; it hands the work to the handler the running program registered.
+_handlers: dict[str, tuple[asyncio.AbstractEventLoop, Handler]] = {}
+
+
+def wake(scheduler_key: str, escalation_id: int) -> None:
+    """The stored job (in a scheduler thread): run the handler on the program's event loop."""
+    registered = _handlers.get(scheduler_key)
+    if registered is None:
+        log.error("no handler for %s (escalation %s)", scheduler_key, escalation_id)
+        return
+    loop, handler = registered
+    asyncio.run_coroutine_threadsafe(handler(escalation_id), loop).result()
+
+
+def job_id(escalation_id: int) -> str:
+    """The job id of an escalation."""
+    return f"{JOB_PREFIX}{escalation_id}"
+
+
+def sync_url(database_url: str) -> str:
+    """The synchronous driver URL for APScheduler's job store."""
+    for prefix, replacement in (
+        ("sqlite+aiosqlite://", "sqlite://"),
+        ("postgresql+asyncpg://", "postgresql+psycopg://"),
+    ):
+        if database_url.startswith(prefix):
+            return replacement + database_url[len(prefix) :]
+    return database_url
+
+
+class Wakeups:
+    """Schedules, cancels and reconciles escalation jobs."""
+
+    def __init__(self, database_url: str, handler: Handler, key: str = "default") -> None:
+        self.key = key
+        self.handler = handler
+        self.closing = False
+        self.running: set[asyncio.Task[None]] = set()
+        self.store = SQLAlchemyJobStore(url=sync_url(database_url))
+        self.scheduler = BackgroundScheduler(
+            jobstores={"default": self.store},
+            executors={"default": ThreadPoolExecutor(8)},
+            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+            timezone="UTC",
+        )
+
+    async def start(self) -> None:
+        """Start firing jobs onto the running event loop."""
+        self.closing = False
+        _handlers[self.key] = (asyncio.get_running_loop(), self._run)
+        await asyncio.to_thread(self.scheduler.start)
+
+    async def _run(self, escalation_id: int) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.running.add(task)
+        try:
+            await self.handler(escalation_id)
+        finally:
+            if task is not None:
+                self.running.discard(task)
+
+    async def shutdown(self) -> None:
+        """Let running jobs finish, then stop; stored jobs stay for the next start.
+
+        Wake-ups asked for while closing are not stored: the escalations table still has them,
+        and the next start's reconciliation schedules them again.
+        """
+        self.closing = True
+        if self.running:
+            await asyncio.wait(list(self.running), timeout=30)
+        if self.scheduler.running:
+            await asyncio.to_thread(self.scheduler.shutdown, False)
+        # The scheduler's thread may have opened a connection while shutting down.
+        self.store.engine.dispose()
+        _handlers.pop(self.key, None)
+
+    async def schedule(self, escalation_id: int, at: datetime) -> None:
+        """Wake escalation ``escalation_id`` at ``at`` (replacing any earlier wake-up)."""
+        await asyncio.to_thread(self._schedule, escalation_id, at)
+
+    async def cancel(self, escalation_id: int) -> None:
+        """Forget escalation ``escalation_id``'s wake-up, if any."""
+        await asyncio.to_thread(self._cancel, escalation_id)
+
+    async def scheduled(self) -> dict[int, datetime]:
+        """Every stored wake-up: escalation id to run time."""
+        return await asyncio.to_thread(self._scheduled)
+
+    async def reconcile(self, running: Iterable[tuple[int, datetime]]) -> tuple[int, int]:
+        """Make the jobs match the running escalations; returns (created, removed)."""
+        return await asyncio.to_thread(self._reconcile, list(running))
+
+    def _schedule(self, escalation_id: int, at: datetime) -> None:
+        if self.closing:
+            return
+        self.scheduler.add_job(
+            wake,
+            "date",
+            run_date=at,
+            args=[self.key, escalation_id],
+            id=job_id(escalation_id),
+            replace_existing=True,
+        )
+
+    def _cancel(self, escalation_id: int) -> None:
+        if self.closing:
+            return
+        with contextlib.suppress(JobLookupError):
+            self.scheduler.remove_job(job_id(escalation_id))
+
+    def _scheduled(self) -> dict[int, datetime]:
+        jobs = {}
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith(JOB_PREFIX) and job.next_run_time is not None:
+                jobs[int(job.id[len(JOB_PREFIX) :])] = job.next_run_time
+        return jobs
+
+    def _reconcile(self, running: list[tuple[int, datetime]]) -> tuple[int, int]:
+        wanted = dict(running)
+        existing = self._scheduled()
+        created = removed = 0
+        for escalation_id in existing.keys() - wanted.keys():
+            self._cancel(escalation_id)
+            removed += 1
+        for escalation_id, at in wanted.items():
+            if existing.get(escalation_id) != at:
+                self._schedule(escalation_id, at)
+                created += escalation_id not in existing
+        return created, removed
