@@ -1,0 +1,369 @@
+"""Escalation policy with a frozen clock: reminders, alerts, acknowledgement, nudges, recovery."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.escalation import Ack
+from bot.runtime import Runtime
+from dialogues.events import ButtonPressed, CancelRequested
+from storage.models import Delivery, EventKind, Role, TimelineEvent
+from tests.conftest import add_member, fire_due, messenger, scheduled
+from tests.support.clock import FrozenClock
+from tests.support.transcript import Transcript
+
+PRO, OFFICER, BACKUP, COORD = 1001, 2001, 2002, 3001
+
+
+async def events(runtime: Runtime, kind: str) -> list[TimelineEvent]:
+    async with runtime.sessions() as session:
+        rows = await session.scalars(
+            select(TimelineEvent).where(TimelineEvent.kind == kind).order_by(TimelineEvent.id)
+        )
+        return list(rows)
+
+
+async def team(runtime: Runtime, *, backup: bool = True, coordinator: bool = True) -> Transcript:
+    """A professional, the school's officer (and backup), a coordinator; returns the pro's chat."""
+    pro = await add_member(runtime, Role.PROFESSIONAL, ("nord",), PRO, "Julie", "en")
+    await add_member(runtime, Role.OFFICER, ("nord",), OFFICER, "Officer Roy", "en")
+    if backup:
+        await add_member(runtime, Role.OFFICER, ("nord",), BACKUP, "Officer Tremblay", "fr")
+    if coordinator:
+        await add_member(runtime, Role.COORDINATOR, (), COORD, "Coord Lee", "en")
+    return Transcript(runtime.guide, pro.id)
+
+
+async def to_call_911(chat: Transcript, drill: bool = False) -> None:
+    await chat.start()
+    await chat.press("Drill" if drill else "Real situation")
+    for label in ("No immediate danger", "Understood", "Done", "2", "Grid filled in"):
+        await chat.press(label)
+
+
+# ---- 911 reminders ------------------------------------------------------------------------------
+
+
+async def test_911_reminders_repeat_then_escalate(runtime: Runtime, clock: FrozenClock) -> None:
+    chat = await team(runtime)
+    await to_call_911(chat)
+    await fire_due(runtime)  # the opening alert
+    sent = messenger(runtime)
+    before = len(sent.to(PRO))
+    assert await fire_due(runtime) == 0  # nothing more is due yet
+
+    for number in (1, 2):
+        clock.advance(minutes=5)
+        await fire_due(runtime)
+        reminder = sent.to(PRO)[-1]
+        assert f"Reminder {number}" in reminder.text
+        assert "since 09:30" in reminder.text
+        assert reminder.labels == ["I called 911"]
+    assert not [m for m in sent.sent if "911 not confirmed" in m.text]
+
+    clock.advance(minutes=5)
+    await fire_due(runtime)
+    assert "Reminder 3" in sent.to(PRO)[-1].text
+    notices = [m for m in sent.sent if "911 not confirmed" in m.text]
+    assert sorted(m.chat_id for m in notices) == [OFFICER, COORD]
+    officer_notice = next(m for m in notices if m.chat_id == OFFICER)
+    assert "SX-2026-0001" in officer_notice.text
+    assert "since 09:30 (3 reminders unanswered)" in officer_notice.text
+    assert "École secondaire du Nord" in officer_notice.text
+    assert len(sent.to(PRO)) == before + 3
+    [escalated] = await events(runtime, EventKind.ESCALATED)
+    assert escalated.data["reason"] == "call_911_unconfirmed"
+
+    clock.advance(minutes=5)
+    await fire_due(runtime)
+    assert "Reminder 4" in sent.to(PRO)[-1].text  # reminders go on until 911 is confirmed
+    assert len(notices) == 2  # the escalation is not repeated
+    assert len([m for m in sent.sent if "911 not confirmed" in m.text]) == 2
+
+
+async def test_the_reminder_button_confirms_and_stops_them(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    chat = await team(runtime)
+    await to_call_911(chat)
+    clock.advance(minutes=5)
+    await fire_due(runtime)
+    reminder = messenger(runtime).to(PRO)[-1]
+    confirm = reminder.buttons[0][0]
+    outcome = await chat.send(ButtonPressed(confirm.data))
+    assert "911 call recorded" in "\n".join(s.text for s in outcome.replies)
+    count = len(messenger(runtime).to(PRO))
+    for _ in range(3):
+        clock.advance(minutes=5)
+        await fire_due(runtime)
+    assert not [m for m in messenger(runtime).to(PRO)[count:] if "Reminder" in m.text]
+    assert len(await events(runtime, EventKind.REMINDER_SENT)) == 1
+
+
+async def test_cancelling_stops_every_chain(runtime: Runtime, clock: FrozenClock) -> None:
+    chat = await team(runtime)
+    await to_call_911(chat)
+    await chat.send(CancelRequested())
+    await chat.press("Opened by mistake")
+    clock.advance(hours=2)
+    assert await fire_due(runtime) <= 1  # at most the opening alert, which finds it cancelled
+    assert not [m for m in messenger(runtime).sent if "Reminder" in m.text]
+    assert not [m for m in messenger(runtime).sent if "SEXTO: incident" in m.text]
+
+
+# ---- officer alerts -----------------------------------------------------------------------------
+
+
+async def test_the_officer_acknowledges(runtime: Runtime, clock: FrozenClock) -> None:
+    chat = await team(runtime)
+    await chat.start()
+    await chat.press("Real situation")
+    assert "I am alerting the school's community relations officer (Officer Roy)" in chat.text()
+    await fire_due(runtime)
+    sent = messenger(runtime)
+    [alert] = sent.to(OFFICER)
+    assert "SX-2026-0001" in alert.text
+    assert "Incident opened at 09:30" in alert.text
+    assert "Status: open" in alert.text
+    assert alert.labels == ["Acknowledge"]
+    escalation_id = int(alert.buttons[0][0].data.split(":")[1])
+
+    clock.advance(minutes=3)
+    result = await runtime.escalator.acknowledge(escalation_id, await member_id(runtime, OFFICER))
+    assert result.result is Ack.DONE
+    [(chat_id, message_id, edited)] = sent.edits
+    assert (chat_id, message_id) == (OFFICER, alert.message_id)
+    assert edited.endswith("✅ Acknowledged by Officer Roy at 09:33")
+    aware = sent.to(PRO)[-1]
+    assert (
+        "Officer Roy (community relations officer) is aware of incident SX-2026-0001" in aware.text
+    )
+
+    clock.advance(hours=1)
+    await fire_due(runtime)
+    assert len(sent.to(OFFICER)) == 1  # no repeat after the acknowledgement
+    again = await runtime.escalator.acknowledge(escalation_id, await member_id(runtime, OFFICER))
+    assert again.result is Ack.ALREADY
+    assert "Already acknowledged by Officer Roy" in again.popup
+    [ack] = await events(runtime, EventKind.ALERT_ACKNOWLEDGED)
+    assert ack.at == clock.now() - timedelta(hours=1)
+
+
+async def member_id(runtime: Runtime, telegram_id: int) -> int:
+    member = await runtime.guide.member_for(telegram_id)
+    assert member is not None
+    return member.id
+
+
+async def test_only_the_addressed_officer_may_acknowledge(runtime: Runtime) -> None:
+    chat = await team(runtime)
+    await chat.start()
+    await chat.press("Real situation")
+    await fire_due(runtime)
+    [alert] = messenger(runtime).to(OFFICER)
+    escalation_id = int(alert.buttons[0][0].data.split(":")[1])
+    for intruder in (PRO, BACKUP, COORD):
+        refused = await runtime.escalator.acknowledge(
+            escalation_id, await member_id(runtime, intruder)
+        )
+        assert refused.result is Ack.NOT_YOURS
+    assert refused.popup == "This alert is not addressed to you."
+    assert messenger(runtime).edits == []
+    assert await events(runtime, EventKind.ALERT_ACKNOWLEDGED) == []
+
+
+async def test_unacknowledged_alerts_repeat_then_go_to_backup_then_coordinators(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    chat = await team(runtime)
+    await chat.start()
+    await chat.press("Real situation")
+    await fire_due(runtime)
+    sent = messenger(runtime)
+    timeline = []
+    for _ in range(5):
+        clock.advance(minutes=10)
+        await fire_due(runtime)
+    timeline = [(m.chat_id, m.text) for m in sent.sent if "SEXTO" in m.text]
+    recipients = [chat_id for chat_id, _ in timeline]
+    assert recipients == [OFFICER, OFFICER, OFFICER, BACKUP, COORD]
+    assert "(reminder 2)" in timeline[2][1]
+    assert "Incident ouvert" in timeline[3][1]  # the backup reads French
+    sent_events = await events(runtime, EventKind.ALERT_SENT)
+    assert [e.data["level"] for e in sent_events] == [
+        "officer",
+        "officer",
+        "officer",
+        "backup",
+        "coordinator",
+    ]
+    minutes = [(e.at - sent_events[0].at).total_seconds() / 60 for e in sent_events]
+    assert minutes == [0, 10, 20, 30, 40]
+    # The backup, once alerted, may acknowledge; the chain then stops for everyone.
+    escalation_id = int(sent.to(BACKUP)[0].buttons[0][0].data.split(":")[1])
+    result = await runtime.escalator.acknowledge(escalation_id, await member_id(runtime, BACKUP))
+    assert result.result is Ack.DONE
+    assert len(sent.edits) == 5
+    assert all("Tremblay" in text for _, _, text in sent.edits)
+
+
+async def test_an_undeliverable_officer_is_skipped_at_once(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    chat = await team(runtime)
+    messenger(runtime).unreachable.add(OFFICER)  # e.g. the officer blocked the bot
+    await chat.start()
+    await chat.press("Real situation")
+    await fire_due(runtime)  # no time passes: the failures escalate immediately
+    assert [m.chat_id for m in messenger(runtime).sent if "SEXTO" in m.text] == [BACKUP]
+    failed = await events(runtime, EventKind.ALERT_FAILED)
+    assert [e.data["level"] for e in failed] == ["officer", "officer", "officer"]
+    assert "unreachable" in failed[0].data["error"]
+
+
+async def test_no_officer_means_the_coordinators(runtime: Runtime) -> None:
+    pro = await add_member(runtime, Role.PROFESSIONAL, ("west",), PRO, "Sam", "en")
+    await add_member(runtime, Role.COORDINATOR, (), COORD, "Coord Lee", "en")
+    chat = Transcript(runtime.guide, pro.id)
+    await chat.start()
+    await chat.press("Real situation")
+    assert "I am alerting the coordinators" in chat.text()
+    await fire_due(runtime)
+    assert [m.chat_id for m in messenger(runtime).sent] == [COORD]
+
+
+async def test_nobody_to_alert_is_recorded(runtime: Runtime, clock: FrozenClock) -> None:
+    pro = await add_member(runtime, Role.PROFESSIONAL, ("west",), PRO, "Sam", "en")
+    chat = Transcript(runtime.guide, pro.id)
+    await chat.start()
+    await chat.press("Real situation")
+    assert "let your coordinator know" in chat.text()
+    await fire_due(runtime)
+    assert messenger(runtime).sent == []
+    [exhausted] = await events(runtime, EventKind.ALERT_EXHAUSTED)
+    assert exhausted.data["reason"] == "opened"
+
+
+async def test_drills_alert_only_the_professional(runtime: Runtime, clock: FrozenClock) -> None:
+    chat = await team(runtime)
+    await to_call_911(chat, drill=True)
+    await fire_due(runtime)
+    for _ in range(3):
+        clock.advance(minutes=5)
+        await fire_due(runtime)
+    sent = messenger(runtime)
+    assert {m.chat_id for m in sent.sent} == {PRO}
+    alerts = [m for m in sent.sent if "SEXTO" in m.text]
+    assert alerts
+    assert all("(DRILL)" in m.text for m in alerts)
+
+
+async def test_drills_may_alert_officers(runtime: Runtime) -> None:
+    config = runtime.settings.config
+    policy = config.escalation.model_copy(update={"drills_alert_officers": True})
+    runtime.escalator.policy = policy
+    chat = await team(runtime)
+    await chat.start()
+    await chat.press("Drill")
+    await fire_due(runtime)
+    [alert] = messenger(runtime).to(OFFICER)
+    assert "(DRILL)" in alert.text
+
+
+async def test_which_events_alert_is_configurable(runtime: Runtime) -> None:
+    policy = runtime.settings.config.escalation.model_copy(update={"notify_officer_on": ()})
+    runtime.escalator.policy = policy
+    chat = await team(runtime)
+    await to_call_911(chat)
+    await chat.press("I called 911")
+    await fire_due(runtime)
+    assert messenger(runtime).to(OFFICER) == []
+
+
+# ---- stalled incidents --------------------------------------------------------------------------
+
+
+async def test_a_stalled_incident_nudges_once(runtime: Runtime, clock: FrozenClock) -> None:
+    chat = await team(runtime)
+    await chat.start()
+    await chat.press("Real situation")
+    await chat.press("No immediate danger")
+    await fire_due(runtime)
+    clock.advance(minutes=14)
+    await fire_due(runtime)
+    assert not [m for m in messenger(runtime).to(PRO) if "has not moved" in m.text]
+    clock.advance(minutes=1)
+    await fire_due(runtime)
+    nudges = [m for m in messenger(runtime).to(PRO) if "has not moved" in m.text]
+    assert len(nudges) == 1
+    step = messenger(runtime).to(PRO)[-1]
+    assert "Never, at any time" in step.text  # the pending step, with its button
+    assert step.labels == ["Understood"]
+    clock.advance(minutes=30)
+    await fire_due(runtime)
+    assert len([m for m in messenger(runtime).to(PRO) if "has not moved" in m.text]) == 1
+    await chat.press("Understood")  # progress restarts the timer
+    clock.advance(minutes=15)
+    await fire_due(runtime)
+    assert len([m for m in messenger(runtime).to(PRO) if "has not moved" in m.text]) == 2
+
+
+async def test_no_nudge_while_911_reminders_run(runtime: Runtime, clock: FrozenClock) -> None:
+    chat = await team(runtime)
+    await to_call_911(chat)
+    for _ in range(6):
+        clock.advance(minutes=5)
+        await fire_due(runtime)
+    assert not [m for m in messenger(runtime).to(PRO) if "has not moved" in m.text]
+
+
+# ---- recovery -----------------------------------------------------------------------------------
+
+
+async def test_recovery_resends_interrupted_messages_and_restores_wakeups(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    chat = await team(runtime)
+    await to_call_911(chat)
+    jobs = scheduled(runtime)
+    wanted = dict(jobs)
+    jobs.clear()  # as if the process died and its stored jobs were lost
+    jobs[999] = clock.now()  # and an obsolete one lingered
+    resent, created, removed = await runtime.escalator.recover()
+    assert (resent, removed) == (0, 1)
+    assert created == len(wanted)
+    assert scheduled(runtime) == wanted
+
+
+async def test_a_pending_message_is_sent_after_a_crash(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    chat = await team(runtime)
+    await chat.start()
+    await chat.press("Real situation")
+    messenger(runtime).unreachable.add(OFFICER)
+    await fire_due(runtime)
+    async with runtime.sessions() as session, session.begin():
+        failed = (
+            await session.scalars(select(Delivery).where(Delivery.chat_id == OFFICER))
+        ).first()
+        assert failed is not None
+        failed.status = "pending"  # died between recording and sending
+    messenger(runtime).unreachable.clear()
+    resent, _, _ = await runtime.escalator.recover()
+    assert resent == 1
+    assert len(messenger(runtime).to(OFFICER)) == 1
+
+
+async def test_reminders_for_a_cancelled_incident_stop_themselves(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    chat = await team(runtime)
+    await to_call_911(chat)
+    await chat.send(CancelRequested())
+    await chat.say("duplicate of another report")
+    clock.advance(hours=1)
+    await fire_due(runtime)
+    assert not [m for m in messenger(runtime).to(PRO) if "Reminder" in m.text]
