@@ -32,7 +32,7 @@ def build_application(runtime: Runtime) -> tuple[Application, TelegramFront]:  #
         .write_timeout(telegram.read_timeout.total_seconds())
         .build()
     )
-    front = TelegramFront(runtime.guide, runtime.escalator)
+    front = TelegramFront(runtime.guide, runtime.escalator, runtime.follow_up)
     front.install(app)
     return app, front
 

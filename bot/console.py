@@ -69,7 +69,9 @@ class ConsoleChat:
         self.sent += 1
         return self.sent
 
-    async def edit(self, chat_id: int | None, message_id: int, text: str) -> None:
+    async def edit(
+        self, chat_id: int | None, message_id: int, text: str, buttons: Rows = ()
+    ) -> None:
         """An alert was acknowledged: print its new text."""
         print(f"\n{plain(text)}", file=self.out, flush=True)
 

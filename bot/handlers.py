@@ -28,6 +28,8 @@ from telegram.ext import (
 )
 
 from bot.escalation import ACK_PREFIX, Ack, Escalator
+from bot.follow_up import FOLLOWERS, FollowUp
+from bot.follow_up import PREFIX as FOLLOW_UP_PREFIX
 from bot.guide import Guide, Outcome, language_for
 from bot.messenger import DeliveryError, Messenger, TelegramMessenger
 from dialogues.effects import Button
@@ -58,7 +60,7 @@ MEDIA = (
     | filters.STORY
     | filters.LIVE_PHOTO
 )
-COMMANDS = ("incident", "status", "cancel", "lang", "help")
+COMMANDS = ("incident", "status", "cancel", "incidents", "lang", "help")
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 OPENERS = (Role.PROFESSIONAL, Role.ADMIN)
 
@@ -85,9 +87,10 @@ def media_kind(message: Message) -> str:
 class TelegramFront:
     """The bot's behaviour on Telegram; every decision about content is the guide's."""
 
-    def __init__(self, guide: Guide, escalator: Escalator) -> None:
+    def __init__(self, guide: Guide, escalator: Escalator, follow_up: FollowUp) -> None:
         self.guide = guide
         self.escalator = escalator
+        self.follow_up = follow_up
         self.default_language = guide.config.default_language
         self.messenger: Messenger | None = None
 
@@ -101,6 +104,7 @@ class TelegramFront:
         app.add_handler(MessageHandler(private & MEDIA, self.on_media))
         app.add_handler(CommandHandler("start", self.on_start, filters=private))
         app.add_handler(CommandHandler("incident", self.on_incident, filters=private))
+        app.add_handler(CommandHandler("incidents", self.on_incidents, filters=private))
         app.add_handler(CommandHandler("status", self.on_command, filters=private))
         app.add_handler(CommandHandler("help", self.on_command, filters=private))
         app.add_handler(CommandHandler("cancel", self.on_command, filters=private))
@@ -238,6 +242,11 @@ class TelegramFront:
             return
         name = message.text.split()[0].lstrip("/").split("@")[0].lower()
         event: Event
+        if name == "help" and member.role not in OPENERS:
+            await self._send(
+                message.chat_id, self.guide.text("help.officer", member.language), protect=False
+            )
+            return
         if name == "status":
             event = StatusRequested()
         elif name == "help":
@@ -281,6 +290,9 @@ class TelegramFront:
         if data.startswith(ACK_PREFIX):
             await self._acknowledge(query, member, data[len(ACK_PREFIX) :])
             return
+        if data.startswith(FOLLOW_UP_PREFIX) and isinstance(query.message, Message):
+            await self._follow_up(query, query.message, member, data[len(FOLLOW_UP_PREFIX) :])
+            return
         if data == START_BUTTON and member.role in OPENERS:
             outcome = await self.guide.start_incident(member.id)
         else:
@@ -291,6 +303,45 @@ class TelegramFront:
         await self._deliver(query.message.chat.id, outcome)
 
     # ---- delivery -----------------------------------------------------------------------------
+
+    async def on_incidents(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/incidents: the open incidents an officer or coordinator follows."""
+        member = await self._member(update)
+        chat = update.effective_chat
+        if member is None or chat is None:
+            return
+        if member.role not in FOLLOWERS:
+            await self._send(
+                chat.id, self.guide.text("followup.forbidden", member.language), protect=False
+            )
+            return
+        cards = await self.follow_up.cards(member)
+        if not cards:
+            await self._send(
+                chat.id, self.guide.text("followup.none", member.language), protect=False
+            )
+        for card in cards:
+            await self._send(chat.id, card.text, card.buttons, protect=True)
+
+    async def _follow_up(
+        self, query: CallbackQuery, message: Message, member: Member, raw: str
+    ) -> None:
+        """A button of an /incidents card."""
+        incident, _, action = raw.partition(":")
+        result = await self.follow_up.act(
+            member, int(incident) if incident.isdigit() else 0, action
+        )
+        await query.answer(result.answer)
+        if result.card is not None:
+            try:
+                await self._messenger().edit(
+                    message.chat_id, message.message_id, result.card.text, result.card.buttons
+                )
+            except DeliveryError as error:
+                log.info("could not refresh the card: %s", error)
+        for professional, notice in result.notices:
+            if professional.telegram_user_id is not None:
+                await self._send(professional.telegram_user_id, notice, protect=False)
 
     async def _acknowledge(self, query: CallbackQuery, member: Member, raw: str) -> None:
         """Acknowledge button of an alert: only its addressee may press it."""

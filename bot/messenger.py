@@ -33,8 +33,10 @@ class Messenger(Protocol):
         """Send a message; returns its message id. Raises DeliveryError."""
         ...
 
-    async def edit(self, chat_id: int | None, message_id: int, text: str) -> None:
-        """Replace a message's text and remove its buttons. Raises DeliveryError."""
+    async def edit(
+        self, chat_id: int | None, message_id: int, text: str, buttons: Rows = ()
+    ) -> None:
+        """Replace a message's text and buttons (none: removed). Raises DeliveryError."""
         ...
 
 
@@ -108,15 +110,21 @@ class TelegramMessenger:
         message = await self._retry("sendMessage", call)
         return message.message_id
 
-    async def edit(self, chat_id: int | None, message_id: int, text: str) -> None:
-        """Replace a message's text and drop its buttons."""
+    async def edit(
+        self, chat_id: int | None, message_id: int, text: str, buttons: Rows = ()
+    ) -> None:
+        """Replace a message's text and buttons (none: the buttons are removed)."""
         if chat_id is None:
             raise DeliveryError("this member has no Telegram account")
 
         async def call() -> object:
             try:
                 return await self.bot.edit_message_text(
-                    text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML
+                    text,
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=keyboard(buttons),
                 )
             except BadRequest as error:
                 if "not modified" in error.message.lower():

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, SystemClock
 from bot.escalation import Escalator
+from bot.follow_up import FollowUp
 from bot.guide import Guide
 from bot.settings import Settings
 from dialogues.protocol import Protocol, load_protocol
@@ -26,6 +27,7 @@ class Runtime:
     clock: Clock
     guide: Guide
     escalator: Escalator
+    follow_up: FollowUp
 
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -37,7 +39,8 @@ class Runtime:
         escalator = Escalator(protocol, sessions, clock, settings.config)
         guide = Guide(protocol, sessions, clock, settings.config, escalator)
         escalator.guide = guide
-        return cls(settings, engine, sessions, protocol, clock, guide, escalator)
+        follow_up = FollowUp(protocol, sessions, clock)
+        return cls(settings, engine, sessions, protocol, clock, guide, escalator, follow_up)
 
     async def prepare_database(self) -> tuple[int, int]:
         """Migrate the schema and load the schools of config.yml; returns (added, updated)."""

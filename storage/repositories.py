@@ -247,6 +247,19 @@ class Officers:
         """The school's assignment, if any."""
         return await self.session.get(OfficerAssignment, school_id)
 
+    async def schools_of(self, member_id: int) -> set[str]:
+        """The schools an officer follows, as officer, backup, or by enrollment."""
+        assigned = await self.session.scalars(
+            select(OfficerAssignment.school_id).where(
+                (OfficerAssignment.officer_id == member_id)
+                | (OfficerAssignment.backup_officer_id == member_id)
+            )
+        )
+        enrolled = await self.session.scalars(
+            select(MemberSchool.school_id).where(MemberSchool.member_id == member_id)
+        )
+        return set(assigned.all()) | set(enrolled.all())
+
 
 class StatusError(Exception):
     """An incident's status may only move forward."""
@@ -300,6 +313,15 @@ class Incidents:
     async def by_code(self, code: str) -> Incident | None:
         """The incident with this public code."""
         return await self.session.scalar(select(Incident).where(Incident.code == code))
+
+    async def open_at(self, school_ids: Iterable[str] | None) -> Sequence[Incident]:
+        """Incidents not closed or cancelled, newest first, at these schools (None: all)."""
+        query = select(Incident).where(
+            Incident.status.not_in((IncidentStatus.CLOSED, IncidentStatus.CANCELLED))
+        )
+        if school_ids is not None:
+            query = query.where(Incident.school_id.in_(list(school_ids)))
+        return (await self.session.scalars(query.order_by(Incident.opened_at.desc()))).all()
 
     async def advance(self, incident: Incident, status: IncidentStatus, now: datetime) -> bool:
         """Move the status forward; returns False when it already is there or beyond."""

@@ -40,7 +40,9 @@ class RecordingMessenger:
         self.sent.append(message)
         return message.message_id
 
-    async def edit(self, chat_id: int | None, message_id: int, text: str) -> None:
+    async def edit(
+        self, chat_id: int | None, message_id: int, text: str, buttons: Rows = ()
+    ) -> None:
         """Record the edit."""
         self.edits.append((chat_id, message_id, text))
 

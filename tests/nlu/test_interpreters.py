@@ -1,0 +1,130 @@
+"""The bot's pipeline: the safety net only adds emergency, the guard, the factory, settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from nlu.embedded import EmbeddedInterpreter
+from nlu.interpreters import SafeInterpreter, build_interpreter, is_unconfirmed
+from nlu.rasa_client import FallbackInterpreter
+from nlu.settings import NluSettings
+from nlu.types import (
+    ASK_CALL_911,
+    CONFIRM_911_CALLED,
+    DENY,
+    EMERGENCY,
+    NLU_FALLBACK,
+    Entity,
+    Interpreter,
+    Parse,
+)
+
+
+@dataclass
+class FixedEngine:
+    """An engine that always answers the same ranking."""
+
+    ranking: tuple[tuple[str, float], ...]
+    entities: tuple[Entity, ...] = ()
+    seen: list[str] = field(default_factory=list)
+
+    async def parse(self, text: str) -> Parse:
+        """Answer the fixed ranking."""
+        self.seen.append(text)
+        top, score = self.ranking[0]
+        return Parse(text, top, score, self.ranking, self.entities)
+
+
+async def test_safety_net_adds_emergency_and_keeps_the_engine_ranking() -> None:
+    entity = Entity("device_count", "2", 0, 1)
+    engine = FixedEngine((("start_incident", 0.9), ("emergency", 0.1)), (entity,))
+    parse = await SafeInterpreter(engine).parse("2 cells, et il la fait chanter")
+    assert parse.intent == EMERGENCY
+    assert parse.confidence == 1.0
+    assert parse.ranking == engine.ranking
+    assert parse.entities == (entity,)
+    assert engine.seen == ["2 cells, et il la fait chanter"]
+
+
+async def test_safety_net_never_removes_emergency() -> None:
+    engine = FixedEngine((("emergency", 0.8), ("greet", 0.2)))
+    parse = await SafeInterpreter(engine).parse("the victim is fine")
+    assert parse.intent == EMERGENCY
+    assert parse.confidence == 0.8
+
+
+async def test_quiet_net_leaves_the_engine_answer() -> None:
+    engine = FixedEngine((("greet", 0.7), ("thank", 0.3)))
+    assert (await SafeInterpreter(engine).parse("bonjour")).intent == "greet"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["j'ai pas encore appelé le 911", "is this a 911 thing?", "I haven't called yet", "911?"],
+)
+async def test_questions_and_not_yet_never_confirm(text: str) -> None:
+    engine = FixedEngine(((CONFIRM_911_CALLED, 0.7), (ASK_CALL_911, 0.2), (DENY, 0.1)))
+    parse = await SafeInterpreter(engine, threshold=0.1).parse(text)
+    assert parse.intent == ASK_CALL_911
+    assert parse.confidence == 0.2
+
+
+async def test_demoted_confirmation_below_threshold_is_fallback() -> None:
+    engine = FixedEngine(((CONFIRM_911_CALLED, 0.9), (ASK_CALL_911, 0.06), (DENY, 0.04)))
+    parse = await SafeInterpreter(engine).parse("j'ai appelé le 911?")
+    assert parse.intent == NLU_FALLBACK
+
+
+def test_plain_statements_can_confirm() -> None:
+    assert not is_unconfirmed("j'ai appelé le 911")
+    assert not is_unconfirmed("les cells sont dans les sacs, je les ai pas regardés")
+    assert not is_unconfirmed("Police is on the way!")
+
+
+async def test_pipeline_end_to_end(pipeline: SafeInterpreter) -> None:
+    assert (await pipeline.parse("elle dit qu'elle veut en finir")).intent == EMERGENCY
+    assert (await pipeline.parse("j'ai pas encore appelé le 911")).intent == DENY
+    assert (await pipeline.parse("should I call 911?")).intent == ASK_CALL_911
+    assert (await pipeline.parse("j'ai callé le 911")).intent == CONFIRM_911_CALLED
+
+
+async def test_build_interpreter_embedded(tmp_path: Path) -> None:
+    interpreter: Interpreter = build_interpreter(NluSettings(cache_dir=tmp_path))
+    assert isinstance(interpreter, SafeInterpreter)
+    assert isinstance(interpreter.engine, EmbeddedInterpreter)
+    assert (await interpreter.parse("merci beaucoup")).intent == "thank"
+
+
+def test_build_interpreter_caches_the_model(tmp_path: Path) -> None:
+    build_interpreter(NluSettings(cache_dir=tmp_path))
+    assert len(list(tmp_path.glob("embedded-*.pickle"))) == 1
+
+
+async def test_build_interpreter_rasa_falls_back_to_embedded(
+    tmp_path: Path, closed_port_url: str
+) -> None:
+    settings = NluSettings(engine="rasa", rasa_url=closed_port_url, cache_dir=tmp_path)
+    interpreter = build_interpreter(settings)
+    assert isinstance(interpreter.engine, FallbackInterpreter)
+    try:
+        assert (await interpreter.parse("merci beaucoup")).intent == "thank"
+        assert interpreter.engine.fallbacks == 1
+    finally:
+        await interpreter.aclose()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("engine", "spacy"),
+        ("rasa_url", "localhost:5005"),
+        ("timeout", 0),
+        ("threshold", 1.5),
+    ],
+)
+def test_bad_settings_fail_naming_the_key(key: str, value: object) -> None:
+    with pytest.raises(ValueError, match=f"nlu.{key}"):
+        NluSettings(**{key: value})  # type: ignore[arg-type]

@@ -1,0 +1,85 @@
+"""Against a live Rasa 3.6 server (`make rasa-start`): skipped when none answers, unless CI.
+
+The server's URL comes from SEXTO_TEST_RASA_URL (default http://127.0.0.1:5005). With
+CI=true a missing server fails these tests instead of skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from nlu.cli import rasa_reachable
+from nlu.embedded import DEFAULT_DATA_DIR, EmbeddedInterpreter
+from nlu.evaluation import evaluate
+from nlu.interpreters import SafeInterpreter
+from nlu.rasa_client import FallbackInterpreter, RasaInterpreter
+from nlu.settings import NluSettings
+from nlu.training_data import load_training_data
+from nlu.types import (
+    ASK_CALL_911,
+    CONFIRM_911_CALLED,
+    CONFIRM_DEVICES_SECURED,
+    DENY,
+    DEVICE_COUNT,
+    EMERGENCY,
+    EVENT_NUMBER,
+)
+from tests.nlu.conftest import HOLDOUT
+
+RASA_URL = os.environ.get("SEXTO_TEST_RASA_URL", NluSettings().rasa_url)
+
+
+@pytest.fixture(scope="module")
+def rasa_url() -> str:
+    """The live server's URL; skip (or fail under CI) when it does not answer."""
+    if not rasa_reachable(RASA_URL):
+        reason = f"no Rasa server at {RASA_URL} (run `make rasa-start` or set SEXTO_TEST_RASA_URL)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true: {reason}")
+        pytest.skip(reason)
+    return RASA_URL
+
+
+@pytest.fixture
+async def rasa(rasa_url: str) -> AsyncIterator[RasaInterpreter]:
+    """A client of the live server with a generous timeout (its first call warms up)."""
+    interpreter = RasaInterpreter(rasa_url, timeout=5.0)
+    try:
+        yield interpreter
+    finally:
+        await interpreter.aclose()
+
+
+async def test_live_parse_maps_intent_and_entities(rasa: RasaInterpreter) -> None:
+    parse = await rasa.parse("j'ai mis les trois cells dans les sacs")
+    assert parse.intent == CONFIRM_DEVICES_SECURED
+    assert parse.entity(DEVICE_COUNT) == "3"
+    called = await rasa.parse("j'ai appelé le 911, numéro d'événement 2026-104522")
+    assert called.intent == CONFIRM_911_CALLED
+    assert called.entity(EVENT_NUMBER) == "2026-104522"
+
+
+async def test_live_negation_and_question_are_not_confirmations(rasa: RasaInterpreter) -> None:
+    pipeline = SafeInterpreter(rasa)
+    assert (await pipeline.parse("j'ai pas encore appelé le 911")).intent == DENY
+    assert (await pipeline.parse("should I call 911?")).intent == ASK_CALL_911
+
+
+async def test_live_pipeline_meets_the_targets_on_the_holdout(
+    rasa: RasaInterpreter, model_cache: Path
+) -> None:
+    embedded = EmbeddedInterpreter.from_data(DEFAULT_DATA_DIR, cache_dir=model_cache)
+    fallback = FallbackInterpreter(rasa, embedded)
+    await fallback.parse("bonjour")
+    fallback.fallbacks = 0
+    report = await evaluate(
+        SafeInterpreter(fallback), load_training_data([HOLDOUT]).examples, engine="rasa"
+    )
+    assert fallback.fallbacks == 0
+    assert report.accuracy >= 0.90
+    assert report.emergency_recall == 1.0
+    assert report.scores(EMERGENCY).recall == 1.0

@@ -1,0 +1,132 @@
+"""The safety net fires on immediate danger in FR/EN, with typos, and not on protocol talk."""
+
+from __future__ import annotations
+
+import pytest
+
+from nlu.safety import (
+    ADULT,
+    DANGER,
+    MISSING,
+    SEXTORTION,
+    SUICIDE,
+    VIOLENCE,
+    WEAPON,
+    SafetyNet,
+)
+
+NET = SafetyNet()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("elle parle de se faire du mal", SUICIDE),
+        ("il a dit qu'il voulait mourir", SUICIDE),
+        ("she says she wants to die", SUICIDE),
+        ("he's talking about killing himself", SUICIDE),
+        ("elle a des idées noires depuis hier", SUICIDE),
+        ("il dit que ça vaut pu la peine de vivre", SUICIDE),
+        ("she's been cutting herself", SUICIDE),
+        ("il menace de le tuer après l'école", VIOLENCE),
+        ("the boyfriend threatened to beat him up", VIOLENCE),
+        ("un élève a un couteau dans son casier", WEAPON),
+        ("someone said he'd bring a gun", WEAPON),
+        ("he'll post it unless she pays", SEXTORTION),
+        ("un gars la fait chanter avec la photo", SEXTORTION),
+        ("il exige 300$ sinon il publie tout", SEXTORTION),
+        ("someone is blackmailing her right now", SEXTORTION),
+        ("un homme de 35 ans lui demande des photos", ADULT),
+        ("a grown man keeps texting her for pics", ADULT),
+        ("un prof lui a demandé des nudes", ADULT),
+        ("the student is missing since lunch", MISSING),
+        ("elle a fugué ce matin", MISSING),
+        ("on sait pas où elle est rendue", MISSING),
+        ("cet élève est en danger", DANGER),
+        ("elle est pas en sécurité chez elle", DANGER),
+    ],
+)
+def test_fires_on_danger(text: str, category: str) -> None:
+    hit = NET.check(text)
+    assert hit is not None, text
+    assert hit.category == category
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ELLE VEUT SE SUICIDER",
+        "elle veut se suicider",
+        "elle veut se suicidé",
+        "il est sucidaire",
+        "she is suicidall",
+        "elle est sûrement suicidaaaaire",
+        "il se fait faire du chantag",
+        "il la fait chanterrrr",
+        "he's blackmaling her",
+        "Il A Un CoUtEaU",
+        "il a un coteau",
+        "elle veut mourrir",
+        "he doesn’t want to live anymore",
+    ],
+)
+def test_accents_case_stretching_and_typos(text: str) -> None:
+    assert NET.check(text) is not None, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the victim is fine",
+        "no one is in danger",
+        "nobody's in danger right now",
+        "personne est en danger",
+        "personne n'est en danger",
+        "elle est pas en danger",
+        "il n'y a aucun danger immédiat",
+        "pas d'arme, pas de menace",
+        "no weapons involved",
+        "he doesn't have a knife",
+        "she is not suicidal",
+        "les parents menacent de porter plainte",
+        "the parents are threatening to complain",
+        "am I missing a step?",
+        "la photo a disparu de son snap",
+        "elle est en larmes",
+        "un adulte de l'école reste avec elle",
+        "an adult should stay with her, she wants to go home",
+        "a teacher asked me to send him the pic",
+        "le prof veut voir la photo",
+        "un gars de sec 5 a envoyé une nude à sa blonde",
+        "ça fait 20 ans que je travaille ici",
+        "random question about the kit",
+        "j'ai appelé le 911",
+        "je peux envoyer la photo à la direction?",
+        "la mère veut ravoir le cellulaire",
+        "what do I do with the phones?",
+        "elle pleure beaucoup, comment l'aider?",
+        "will he get a criminal record?",
+        "le policier est parti avec la trousse",
+    ],
+)
+def test_quiet_on_protocol_talk_and_negations(text: str) -> None:
+    assert NET.check(text) is None, NET.check(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "je sais pas si elle est en danger",
+        "I'm not sure if he has a knife",
+        "je suis pas certaine qu'elle est en sécurité, elle est pas en danger?",
+        "une personne est en danger",
+    ],
+)
+def test_doubt_keeps_the_net_firing(text: str) -> None:
+    assert NET.check(text) is not None, text
+
+
+def test_hit_names_the_words() -> None:
+    hit = NET.check("Il veut SE TUER")
+    assert hit is not None
+    assert hit.phrase == "se tuer"
