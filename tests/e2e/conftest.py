@@ -39,11 +39,16 @@ class Bot:
         return code
 
     async def enrolled(
-        self, role: Role, user_id: int, name: str, language: str = "en"
+        self,
+        role: Role,
+        user_id: int,
+        name: str,
+        language: str = "en",
+        school: str | None = "nord",
     ) -> dict[str, Any]:
         """A Telegram user who has enrolled with /start CODE."""
         user = self.server.add_user(user_id, name, language_code=language)
-        self.server.send_text(user, f"/start {await self.code(role)}")
+        self.server.send_text(user, f"/start {await self.code(role, school)}")
         welcome = await self.server.wait_for_message(user_id)
         assert "Welcome" in welcome["text"] or "Bienvenue" in welcome["text"]
         return user
@@ -56,13 +61,28 @@ def policy() -> dict[str, Any]:
 
 
 @pytest.fixture
+def telegram_options() -> dict[str, Any]:
+    """Telegram settings for end-to-end tests (e.g. short client time-outs)."""
+    return {}
+
+
+def with_sections(config: Config, **sections: dict[str, Any]) -> Config:
+    """A copy of the config with some keys of some sections replaced, validated again."""
+    data = config.model_dump()
+    for name, values in sections.items():
+        data[name] = {**data[name], **values}
+    return Config.model_validate(data)
+
+
+@pytest.fixture
 async def telegram(
-    config: Config, database_url: str, policy: dict[str, Any]
+    config: Config,
+    database_url: str,
+    policy: dict[str, Any],
+    telegram_options: dict[str, Any],
 ) -> AsyncIterator[Bot]:
     """The bot, as `sexto run` serves it, on a fresh database behind a local Bot API server."""
-    if policy:
-        escalation = config.escalation.model_validate({**config.escalation.model_dump(), **policy})
-        config = config.model_copy(update={"escalation": escalation})
+    config = with_sections(config, escalation=policy, telegram=telegram_options)
     async with BotApiServer(token=TOKEN, bot_username="sexto_test_bot") as server:
         settings = settings_for(
             config, database_url, telegram_token=TOKEN, telegram_api_url=server.url
