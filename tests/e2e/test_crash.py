@@ -1,0 +1,97 @@
+"""Kill -9 the real bot process and restart it: reminders and alerts arrive exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import TOKEN
+from tests.support.botapi import ThreadedBotApiServer
+from tests.support.process import BotProcess, enroll, environment, run, write_config
+
+pytestmark = pytest.mark.slow
+
+PRO, OFFICER = 4242, 4343
+EVERY = 4.0
+
+
+@pytest.fixture
+def server() -> Iterator[ThreadedBotApiServer]:
+    with ThreadedBotApiServer(token=TOKEN, bot_username="sexto_test_bot") as server:
+        yield server
+
+
+def buttons(message: dict[str, Any]) -> list[str]:
+    markup = message.get("reply_markup") or {}
+    return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def count(server: ThreadedBotApiServer, chat: int, needle: str) -> int:
+    return sum(needle in m["text"] for m in server.sent_messages(chat))
+
+
+async def test_kill_9_loses_and_repeats_nothing(
+    server: ThreadedBotApiServer, database_url: str, tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path,
+        escalation={
+            "call_911_reminder_every": f"{EVERY:g}s",
+            "call_911_reminders_before_escalation": 10,
+            "officer_ack_timeout": f"{EVERY:g}s",
+            "officer_alert_repeats": 5,
+            "stalled_after": "1h",
+        },
+        telegram={"read_timeout": "2s", "connect_timeout": "2s"},
+    )
+    env = environment(config, database_url, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=server.url)
+    assert run(env, "init").returncode == 0
+    pro_code = enroll(env, "professional")
+    officer_code = enroll(env, "officer")
+    bot = BotProcess(env, tmp_path / "bot.log")
+    bot.start()
+    try:
+        pro = server.add_user(PRO, "Julie", language_code="en")
+        officer = server.add_user(OFFICER, "Officer Roy", language_code="en")
+        server.send_text(officer, f"/start {officer_code}")
+        await server.wait_for_message(OFFICER, timeout=30)
+        server.send_text(pro, f"/start {pro_code}")
+        await server.wait_for_message(PRO, timeout=30)
+        server.send_text(pro, "/incident")
+        step = await server.wait_for_message(PRO, lambda m: bool(buttons(m)))
+        for label in ("Real situation", "No immediate danger", "Understood", "Done", "1"):
+            server.press_button(pro, step, text=label)
+            step = await server.wait_for_message(PRO, lambda m: bool(buttons(m)))
+        await server.wait_for_message(OFFICER, lambda m: "🔔 SEXTO" in m["text"])
+        server.press_button(pro, step, text="Grid filled in")
+        await server.wait_for_message(PRO, lambda m: "Call 911 now" in m["text"])
+        shown = time.monotonic()
+
+        bot.kill()  # the reminder and the alert's repeat fall due while the bot is dead
+        await asyncio.sleep(EVERY + 1.5)
+        assert count(server, PRO, "Reminder 1") == 0
+        bot.start()
+
+        await server.wait_for_message(PRO, lambda m: "Reminder 1" in m["text"], timeout=30)
+        await server.wait_for_message(OFFICER, lambda m: "(reminder 1)" in m["text"], timeout=30)
+        await server.wait_for_message(PRO, lambda m: "Reminder 2" in m["text"], timeout=30)
+        assert time.monotonic() - shown >= 2 * EVERY
+        await asyncio.sleep(0.5)
+        assert count(server, PRO, "Reminder 1") == 1
+        assert count(server, PRO, "Reminder 2") == 1
+        assert count(server, OFFICER, "(reminder 1)") == 1
+        assert count(server, OFFICER, "🔔 SEXTO: incident SX-2026-0001\n") == 1
+
+        bot.kill()  # a second crash, right after a reminder
+        bot.start()
+        await server.wait_for_message(PRO, lambda m: "Reminder 3" in m["text"], timeout=30)
+        assert count(server, PRO, "Reminder 2") == 1
+        assert count(server, PRO, "Reminder 3") == 1
+    finally:
+        bot.stop()
+    assert "interrupted message(s) resent" in bot.output()
