@@ -7,7 +7,7 @@ export PATH := $(PY_SCRIPTS):$(HOME)/.local/bin:$(PATH)
 UV_RUN := uv run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint format check uv clean
+.PHONY: help run test lint format check uv clean bench-reminders
 
 help:
 	@echo "make run    the assistant (local console chat without TELEGRAM_BOT_TOKEN)"
@@ -39,6 +39,10 @@ lint: .venv/.synced
 format: .venv/.synced
 	$(UV_RUN) ruff check --fix .
 	$(UV_RUN) ruff format .
+
+# 911-reminder lateness through the real bot process and a local Bot API server (about 1 min).
+bench-reminders: .venv/.synced
+	PTB_TIMEDELTA=1 $(UV_RUN) python -m bench.reminders --count 55 --every 1
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache var

@@ -422,7 +422,10 @@ class Escalator:
                 )
             row.sent = number
             if kind is EscalationKind.CALL_911:
-                row.next_at = now + self.policy.call_911_reminder_every
+                # Keep to the schedule (no drift); after a long outage, skip missed periods.
+                every = self.policy.call_911_reminder_every
+                due = row.next_at or now
+                row.next_at = due + every if due + every > now else now + every
                 plan.wakes.append(Wake(row.id, row.next_at))
                 if number == self.policy.call_911_reminders_before_escalation:
                     plan.sends += await self._escalate_911(session, row, now)
