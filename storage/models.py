@@ -259,7 +259,9 @@ class Escalation(Base):
     """
 
     __tablename__ = "escalations"
-    __table_args__ = (UniqueConstraint("incident_id", "kind", "reason", name="uq_escalations_key"),)
+    __table_args__ = (
+        UniqueConstraint("incident_id", "kind", "reason", name="uq_escalations_key"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))

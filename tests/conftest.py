@@ -130,7 +130,7 @@ def scheduled(runtime: Runtime) -> dict[int, Any]:
 
 
 async def fire_due(runtime: Runtime) -> int:
-    """Run every wake-up due at the frozen clock's time, as the scheduler would; returns how many."""
+    """Run every wake-up due at the frozen clock's time, as the scheduler would; count them."""
     fired = 0
     jobs = scheduled(runtime)
     while due := sorted(e for e, at in jobs.items() if at <= runtime.clock.now()):

@@ -57,7 +57,7 @@ async def test_the_impulsive_path_closes_after_both_meetings(
     officer = await add_member(runtime, Role.OFFICER, ("nord",), 2001, "Roy", "fr")
     result = await runtime.follow_up.act(officer, incident, "kit")
     assert result.answer == "C'est noté."
-    [(professional, notice)] = result.notices
+    [(_professional, notice)] = result.notices
     assert (
         "Roy recorded at 09:30 that the police collected the kit of incident SX-2026-0001"
         in notice
