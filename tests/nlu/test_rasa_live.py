@@ -83,3 +83,76 @@ async def test_live_pipeline_meets_the_targets_on_the_holdout(
     assert report.accuracy >= 0.90
     assert report.emergency_recall == 1.0
     assert report.scores(EMERGENCY).recall == 1.0
+
+
+RASA_BIN = os.environ.get("SEXTO_TEST_RASA_BIN", "")
+RASA_MODEL = os.environ.get("SEXTO_TEST_RASA_MODEL", "")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_the_bot_keeps_answering_when_the_rasa_server_dies(tmp_path: Path) -> None:
+    """A Rasa server of our own is started, used, killed: the embedded engine takes over."""
+    import asyncio
+    import subprocess
+    import time
+
+    from nlu.interpreters import build_interpreter
+
+    if not (RASA_BIN and RASA_MODEL and Path(RASA_BIN).exists() and Path(RASA_MODEL).exists()):
+        reason = "set SEXTO_TEST_RASA_BIN and SEXTO_TEST_RASA_MODEL (make rasa-train) to run this"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true: {reason}")
+        pytest.skip(reason)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    with (tmp_path / "rasa.log").open("wb") as log:
+        server = subprocess.Popen(
+            [
+                RASA_BIN,
+                "run",
+                "--enable-api",
+                "--interface",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--model",
+                RASA_MODEL,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+        )
+    interpreter = build_interpreter(NluSettings(engine="rasa", rasa_url=url, timeout=5.0))
+    try:
+        deadline = time.monotonic() + 180
+        while not rasa_reachable(url, timeout=1.0):
+            assert server.poll() is None, (tmp_path / "rasa.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "the Rasa server did not start in 180 s"
+            await asyncio.sleep(1)
+        fallback = interpreter.engine
+        assert isinstance(fallback, FallbackInterpreter)
+        live = await interpreter.parse("la mère veut ravoir le cellulaire")
+        assert fallback.fallbacks == 0
+        assert live.intent == "ask_return_device"
+
+        server.kill()
+        server.wait(timeout=30)
+        started = time.monotonic()
+        after = await interpreter.parse("je peux transférer la photo au directeur?")
+        assert fallback.fallbacks == 1
+        assert after.intent == "ask_share_image"
+        assert time.monotonic() - started < 5.5
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=30)
+        await interpreter.aclose()

@@ -1,0 +1,174 @@
+"""The embedded engine: a scikit-learn intent classifier trained in-process from nlu/data.
+
+Features are TF-IDF word 1-2-grams and char 2-5-grams (within words) over folded text, so
+accents, case, stretched letters and most typos cost little; the classifier is a linear SVM
+with sigmoid-calibrated probabilities. Training takes a few seconds; the trained model is
+cached on disk under a key made of the data files, this module's version and scikit-learn's,
+so a restart with the same data loads it at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import sklearn  # type: ignore[import-untyped]
+from sklearn.calibration import CalibratedClassifierCV  # type: ignore[import-untyped]
+from sklearn.feature_extraction.text import TfidfVectorizer  # type: ignore[import-untyped]
+from sklearn.pipeline import make_pipeline, make_union  # type: ignore[import-untyped]
+from sklearn.svm import LinearSVC  # type: ignore[import-untyped]
+
+from nlu.entities import EntityExtractor
+from nlu.folding import fold
+from nlu.training_data import Example, data_files, load_training_data
+from nlu.types import DEFAULT_THRESHOLD, NLU_FALLBACK, Parse, decide
+
+logger = logging.getLogger(__name__)
+
+# Bump whenever features, model or preprocessing change: it invalidates cached models.
+MODEL_VERSION: Final = "1"
+DEFAULT_DATA_DIR: Final = Path(__file__).resolve().parent / "data"
+_LONG_NUMBER = re.compile(r"\b\d+(?:[ -]\d+)+\b|\b\d{4,}\b")
+_HAS_WORD = re.compile(r"\w")
+# Words of any length (joual "y", "pis", "k") and the question mark, which tells questions.
+_TOKENS: Final = r"(?u)\b\w+\b|\?"
+
+
+def default_cache_dir() -> Path:
+    """Where trained models are cached unless told otherwise: ~/.cache/sexto/nlu."""
+    return Path.home() / ".cache" / "sexto" / "nlu"
+
+
+def prepare(text: str) -> str:
+    """The text the classifier sees: folded, with event numbers and phone numbers blanked."""
+    return _LONG_NUMBER.sub(" 0000 ", fold(text))
+
+
+class IntentModel:
+    """A trained intent classifier: text in, intents ranked by probability out."""
+
+    def __init__(self, pipeline: Any, classes: Sequence[str]) -> None:
+        """Wrap a fitted scikit-learn pipeline and its class names."""
+        self._pipeline = pipeline
+        self.classes: tuple[str, ...] = tuple(classes)
+
+    @classmethod
+    def train(cls, examples: Sequence[Example]) -> IntentModel:
+        """Fit the classifier on training examples (a few seconds for ~1,500 of them)."""
+        features = make_union(
+            TfidfVectorizer(
+                analyzer="word",
+                ngram_range=(1, 2),
+                sublinear_tf=True,
+                token_pattern=_TOKENS,
+            ),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+        )
+        classifier = CalibratedClassifierCV(
+            LinearSVC(C=1.0, max_iter=20_000, random_state=0),
+            method="sigmoid",
+            cv=5,
+            ensemble=False,
+        )
+        pipeline = make_pipeline(features, classifier)
+        pipeline.fit([prepare(e.text) for e in examples], [e.intent for e in examples])
+        return cls(pipeline, [str(c) for c in pipeline.classes_])
+
+    def rank(self, text: str) -> tuple[tuple[str, float], ...]:
+        """All intents with their probabilities, best first."""
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            probabilities = self._pipeline.predict_proba([prepare(text)])[0]
+        ranking = sorted(
+            zip(self.classes, (float(p) for p in probabilities), strict=True),
+            key=lambda item: item[1],
+            reverse=True,
+        )
+        return tuple(ranking)
+
+
+def model_key(files: Sequence[Path]) -> str:
+    """Cache key of a model: the data files (names, bytes), this code's and sklearn's versions."""
+    digest = hashlib.sha256(f"{MODEL_VERSION}|{sklearn.__version__}".encode())
+    for path in sorted(files):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:24]
+
+
+def load_or_train(data_dir: Path, cache_dir: Path) -> IntentModel:
+    """Load the cached model for this data, or train one and cache it."""
+    files = data_files(data_dir)
+    if not files:
+        raise FileNotFoundError(f"no NLU training data under {data_dir}")
+    key = model_key(files)
+    path = cache_dir / f"embedded-{key}.pickle"
+    if path.exists():
+        try:
+            # Our own cache, written below by this code for this exact data and version.
+            model = pickle.loads(path.read_bytes())  # noqa: S301
+            if isinstance(model, IntentModel):
+                return model
+        except Exception:  # a corrupt or foreign file: retrain and overwrite it
+            logger.warning("NLU model cache %s unreadable; retraining", path, exc_info=True)
+    model = IntentModel.train(load_training_data(files).examples)
+    _write_cache(cache_dir, path, model)
+    return model
+
+
+def _write_cache(cache_dir: Path, path: Path, model: IntentModel) -> None:
+    """Store a model atomically and remove older cached models; failures only log."""
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".tmp", delete=False) as file:
+            file.write(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(file.name, path)
+        for old in cache_dir.glob("embedded-*.pickle"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError:
+        logger.warning("cannot cache the NLU model in %s", cache_dir, exc_info=True)
+
+
+class EmbeddedInterpreter:
+    """In-process interpreter: the intent model, a threshold and the entity rules."""
+
+    def __init__(
+        self,
+        model: IntentModel,
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+        extractor: EntityExtractor | None = None,
+    ) -> None:
+        """Use a trained model; below the threshold the intent is nlu_fallback."""
+        self.model = model
+        self.threshold = threshold
+        self._extractor = extractor or EntityExtractor()
+
+    @classmethod
+    def from_data(
+        cls,
+        data_dir: Path = DEFAULT_DATA_DIR,
+        *,
+        cache_dir: Path | None = None,
+        threshold: float = DEFAULT_THRESHOLD,
+    ) -> EmbeddedInterpreter:
+        """Train from (or load the cached model of) a Rasa data directory."""
+        model = load_or_train(data_dir, cache_dir or default_cache_dir())
+        return cls(model, threshold=threshold)
+
+    def parse_now(self, text: str) -> Parse:
+        """Understand one message synchronously (well under a few milliseconds)."""
+        entities = self._extractor.extract(text)
+        if not _HAS_WORD.search(text):
+            return Parse(text, NLU_FALLBACK, 0.0, (), entities)
+        return decide(text, self.model.rank(text), entities, self.threshold)
+
+    async def parse(self, text: str) -> Parse:
+        """Understand one message."""
+        return self.parse_now(text)

@@ -1,0 +1,43 @@
+"""Text folding shared by the engine and the safety net: accents, case, stretched letters."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'"})
+_NEGATIONS = {"ca": "can", "wo": "will", "ai": "is"}
+# "don't" and "dont" alike, except French "dont" ("whose") which keeps its meaning.
+_NOT_CONTRACTION = re.compile(
+    r"\b(ca|wo|ai|do|does|did|is|are|was|were|has|have|had|could|would|should|must)n't\b"
+    r"|\b(ca|does|did|is|are|was|were|has|have|had|could|would|should|must)nt\b"
+)
+_STRETCHED = re.compile(r"([^\W\d])\1{2,}")
+_REPEATED_MARKS = re.compile(r"([?!.])\1+")
+_SEPARATORS = re.compile(r"['\-_/]+")
+_SPACES = re.compile(r"\s+")
+
+
+def strip_accents(text: str) -> str:
+    """Remove diacritics ("élève" -> "eleve"); the string keeps one character per letter."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _expand_not(match: re.Match[str]) -> str:
+    """Expand "can't", "dont", "won't" to "can not", "do not", "will not"."""
+    stem = match.group(1) or match.group(2)
+    return f"{_NEGATIONS.get(stem, stem)} not"
+
+
+def fold(text: str) -> str:
+    """Fold a message for matching: lower case, no accents, letters unstretched, words apart.
+
+    "J'ai CALLÉ le 911!!!" -> "j ai calle le 911!"; "nonnnn" -> "non"; "don't" -> "do not".
+    """
+    folded = strip_accents(text.translate(_APOSTROPHES)).lower()
+    folded = _NOT_CONTRACTION.sub(_expand_not, folded)
+    folded = _STRETCHED.sub(r"\1", folded)
+    folded = _REPEATED_MARKS.sub(r"\1", folded)
+    folded = _SEPARATORS.sub(" ", folded)
+    return _SPACES.sub(" ", folded).strip()

@@ -1,0 +1,102 @@
+"""Composition of the NLU: the safety net and the confirmation guard around an engine."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Final
+
+from nlu.embedded import DEFAULT_DATA_DIR, EmbeddedInterpreter
+from nlu.folding import fold
+from nlu.rasa_client import FallbackInterpreter, RasaInterpreter
+from nlu.safety import SafetyNet
+from nlu.settings import NluSettings
+from nlu.types import (
+    CONFIRM_INTENTS,
+    DEFAULT_THRESHOLD,
+    EMERGENCY,
+    NLU_FALLBACK,
+    Interpreter,
+    Parse,
+)
+
+# "Negations and questions are not confirmations" (the intent contract): a message that
+# asks, or says "not yet", never confirms a protocol step, whatever the engine thinks.
+_NOT_YET: Final = re.compile(
+    r"\b(?:pas|pu|plus|not|never|jamais) (?:\w+ )?(?:encore|yet)\b|\bpas encore\b"
+    r"|\bnot yet\b|\byet\b|\bencore pas\b|\bstill (?:waiting|not|no)\b|\battends? encore\b"
+)
+_QUESTION: Final = re.compile(r"\?\s*\W*$")
+
+
+def is_unconfirmed(text: str) -> bool:
+    """Whether a message asks a question or says "not yet", so it cannot confirm a step."""
+    return bool(_QUESTION.search(text.strip()) or _NOT_YET.search(fold(text)))
+
+
+class SafeInterpreter:
+    """The bot's pipeline: safety net first, then the engine, then the confirmation guard.
+
+    When the net fires, the intent is `emergency` with confidence 1.0 and the engine's
+    ranking and entities are kept. A confirm_* intent on a question or a "not yet" gives
+    way to the best other intent of the ranking (or nlu_fallback below the threshold).
+    """
+
+    def __init__(
+        self,
+        engine: Interpreter,
+        safety_net: SafetyNet | None = None,
+        threshold: float = DEFAULT_THRESHOLD,
+    ) -> None:
+        """Put the safety net and the guard around an engine."""
+        self.engine = engine
+        self.safety_net = safety_net or SafetyNet()
+        self.threshold = threshold
+
+    async def parse(self, text: str) -> Parse:
+        """Understand one message, emergencies first."""
+        hit = self.safety_net.check(text)
+        parse = await self.engine.parse(text)
+        if hit is not None:
+            return (
+                parse
+                if parse.intent == EMERGENCY
+                else replace(parse, intent=EMERGENCY, confidence=1.0)
+            )
+        if parse.intent in CONFIRM_INTENTS and is_unconfirmed(text):
+            return self._demote(parse)
+        return parse
+
+    def _demote(self, parse: Parse) -> Parse:
+        """The best intent of the ranking that is not a confirmation."""
+        others = [(name, score) for name, score in parse.ranking if name not in CONFIRM_INTENTS]
+        if not others or others[0][1] < self.threshold:
+            confidence = others[0][1] if others else 0.0
+            return replace(parse, intent=NLU_FALLBACK, confidence=confidence)
+        return replace(parse, intent=others[0][0], confidence=others[0][1])
+
+    async def aclose(self) -> None:
+        """Release the engine's resources (the Rasa client's connections)."""
+        close = getattr(self.engine, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def build_interpreter(
+    settings: NluSettings, *, data_dir: Path = DEFAULT_DATA_DIR
+) -> SafeInterpreter:
+    """Build the interpreter the bot uses: safety net + engine (+ fallback for Rasa) + guard.
+
+    The embedded engine is trained (or loaded from its cache) here, so this takes a few
+    seconds on the first start with new data and milliseconds afterwards.
+    """
+    embedded = EmbeddedInterpreter.from_data(
+        data_dir, cache_dir=settings.cache_dir, threshold=settings.threshold
+    )
+    if settings.engine == "embedded":
+        return SafeInterpreter(embedded, threshold=settings.threshold)
+    rasa = RasaInterpreter(
+        settings.rasa_url, timeout=settings.timeout, threshold=settings.threshold
+    )
+    return SafeInterpreter(FallbackInterpreter(rasa, embedded), threshold=settings.threshold)

@@ -1,0 +1,463 @@
+"""The safety net: a deterministic FR/EN lexicon of immediate danger, run before any engine.
+
+It can only add `emergency`, never remove it. Matching runs on folded text (no accents,
+lower case, stretched letters collapsed, "don't" -> "do not"), and strong words also match
+with one typo ("sucide", "chantag"). A trigger preceded closely by a negation ("personne
+n'est en danger", "no one is in danger", "pas d'arme") does not fire, unless the sentence
+voices a doubt ("je sais pas si elle est en danger"): in doubt, the net fires.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from nlu.folding import fold
+
+
+def _words(text: str) -> tuple[str, ...]:
+    """Split a space-separated word list."""
+    return tuple(text.split())
+
+
+SUICIDE: Final = "suicide_self_harm"
+VIOLENCE: Final = "threat_of_violence"
+WEAPON: Final = "weapon"
+SEXTORTION: Final = "sextortion"
+ADULT: Final = "adult_soliciting"
+MISSING: Final = "missing_student"
+DANGER: Final = "immediate_danger"
+
+_NEGATORS: Final = frozenset(
+    _words(
+        "pas plus pu aucun aucune personne jamais rien ni sans no not nobody none never nothing"
+        " without"
+    )
+)
+# "une personne est en danger" is not a negation.
+_PERSON_DETERMINERS: Final = frozenset(_words("une la cette chaque autre quelle"))
+_DOUBTS: Final = frozenset(
+    _words(
+        "si if whether sais sait savons know knows sure certain certaine peut etre maybe"
+        " might possible crois croit think thinks pense pensent afraid peur scared worried"
+        " inquiete inquiet"
+    )
+)
+_NEGATION_WINDOW: Final = 4
+_WORD: Final = re.compile(r"[a-z0-9]+")
+
+_SELF = r"(?:him|her|my|them|your|our|one)sel(?:f|ves)"
+_PRONOUN_OBJ = r"(?:le |la |les |l |te |me |lui |leur |vous )?"
+_ADULT_SUBJECT = (
+    r"(?:\b(?:un |une |an |a |some )(?:adulte|adult|homme|man|femme|woman|monsieur|inconnu"
+    r"|inconnue|stranger|majeur)\b|\b(?:old|older|grown|vieux|vieil) (?:man|men|guy|dude|gars"
+    r"|monsieur|homme|woman|femme)\b|\bun vieux\b|\bgrown up\b"
+    r"|\b(?:de |a |age de |agee de )?(?:1[89]|[2-9][0-9]) ?(?:ans|year|years|yr|yrs|yo)\b)"
+)
+_STAFF_SUBJECT = (
+    r"\b(?:un |une |a |an |our |one of our |notre |nos )(?:prof|profs|professeur|professeure"
+    r"|enseignant|enseignante|teacher|teachers|coach|coaches|entraineur|entraineuse|employe"
+    r"|employee|staff member|surveillant|surveillante|chauffeur|bus driver|concierge|janitor"
+    r"|animateur|animatrice|stagiaire|tuteur|tutor)\b"
+)
+_CONTACT_VERB = (
+    r"(?:demand\w*|exig\w*|ask\w*|messag\w*|text\w*|dm\w*|ecri\w*|contact\w*|harcel\w*"
+    r"|harass\w*|drague\w*|flirt\w*|sollicit\w*|solicit\w*|groom\w*|propos\w*|envoie\w*"
+    r"|envoy\w*|send\w*|sent|pressur\w*|sext\w*)"
+)
+_WANT_VERB = r"(?:veut|voulait|veulent|want\w*|wanna)"
+_TARGET = (
+    r"(?:lui|leur|her|him|them|l eleve|une eleve|un eleve|des eleves|the student|a student"
+    r"|students|the girl|the boy|the kid|a kid|kids|la fille|le gars|une fille|un gars"
+    r"|a girl|a boy|ma fille|mon fils|sa fille|son fils|la victime|the victim)"
+)
+_AUX = r"(?:(?:qui |who |has |have |had |is |was |were |keeps |kept |been |a |avait "
+_AUX += r"|est en train de |arrete pas de |continue de |n arrete pas de )*)"
+_MEDIA = r"(?:photos?|pics?|pictures?|nudes?|videos?|selfies?|images?|snaps?|nudes)"
+_MEETING = (
+    r"(?:rencontr\w*|meet\w*|sortir|date|rendez vous|chez (?:lui|elle)|seule?s?|alone"
+    r"|hotel|voiture|car)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Trigger:
+    """One lexicon entry: a category, a regex on folded text, whether negation cancels it."""
+
+    category: str
+    pattern: re.Pattern[str]
+    negatable: bool
+
+
+def _t(category: str, pattern: str, *, negatable: bool = True) -> _Trigger:
+    """Compile one lexicon entry."""
+    return _Trigger(category, re.compile(pattern), negatable)
+
+
+_TRIGGERS: Final[tuple[_Trigger, ...]] = (
+    # Suicide and self-harm.
+    _t(
+        SUICIDE,
+        r"\bse (?:suicider|tuer|pendre|mutiler|scarifier|couper|blesser|faire du mal"
+        r"|faire mal|jeter (?:du|d un|en bas|sous|devant)|lancer (?:du|d un|en bas|devant))",
+    ),
+    _t(
+        SUICIDE,
+        r"\bse (?:coupe|coupent|scarifie|scarifient|mutile|mutilent|fai[ts] du mal"
+        r"|fai[ts] mal expres|blesse expres|pend)\b",
+    ),
+    _t(
+        SUICIDE,
+        r"\bs (?:est|etait) (?:coupee?|scarifiee?|mutilee?|blessee? expres|pendue?"
+        r"|fait du mal|fait mal expres|ouvert les veines)",
+    ),
+    _t(
+        SUICIDE,
+        r"\b(?:veu[tx]|voulai[st]|voudrai[st]|envie de|parle de|parlait de|pense a"
+        r"|aimerait|aimerais|prefere|preferer|menace de) (?:juste |seulement )?(?:mour+ir|crever"
+        r"|disparaitre|en finir|s en aller pour toujours)",
+    ),
+    _t(SUICIDE, r"\b(?:veut|veux|voulait|va|vais|allait) en finir\b"),
+    _t(SUICIDE, r"\bmettre fin a (?:ses|sa|mes|ma|leurs|leur|tes|ta) (?:jours|vie)"),
+    _t(SUICIDE, r"\bidees? (?:noires?|suicidaires?|de mort)"),
+    _t(
+        SUICIDE,
+        r"\b(?:plus|pu|pas|aucune?) (?:envie|gout|raison|le gout|la force) de vivre",
+        negatable=False,
+    ),
+    _t(
+        SUICIDE,
+        r"\b(?:vaut|vaux) (?:plus|pu|pas) la peine (?:de vivre|d etre en vie)",
+        negatable=False,
+    ),
+    _t(SUICIDE, r"\b(?:veut|veux|voulait) (?:plus|pu|pas) vivre", negatable=False),
+    _t(
+        SUICIDE,
+        r"\blettre d adieu|\bmessage d adieu|\bgoodbye (?:note|letter|message|post)"
+        r"|\bsuicide note",
+    ),
+    _t(SUICIDE, r"\b(?:sauter|jump|jumping) (?:du|d un|en bas|par la|off|from)\b"),
+    _t(
+        SUICIDE,
+        r"\b(?:pris|avale|took|swallowed|taken) (?:des|plein de|une boite de|un paquet de"
+        r"|tous ses|toutes ses|a bunch of|a lot of|all (?:her|his) |some |too many |a handful of"
+        r")?\s?(?:pilules|medicaments|comprimes|pills|meds|tablets)",
+    ),
+    _t(SUICIDE, r"\b(?:overdose|surdose|od ed)\b"),
+    _t(SUICIDE, r"\bkill(?:s|ing|ed)? " + _SELF + r"|\bkms\b|\bunalive"),
+    _t(
+        SUICIDE, r"\b(?:end|ending|take|taking) (?:it all|(?:his|her|my|their|your) (?:own )?life)"
+    ),
+    _t(
+        SUICIDE,
+        r"\b(?:want|wants|wanted|going|gonna|talk\w* about|think\w* about|plan\w*"
+        r"|threaten\w*|will|ll|about) (?:to )?(?:end it|die\b|be dead|not be here)",
+    ),
+    _t(SUICIDE, r"\bnot (?:want|wanting) to (?:live|be alive|be here|exist)", negatable=False),
+    _t(
+        SUICIDE,
+        r"\b(?:hurt|hurts|hurting|harm|harms|harming|cut|cuts|cutting|injur\w*"
+        r"|burn\w*|starv\w*) " + _SELF,
+    ),
+    _t(SUICIDE, r"\bself ?(?:harm\w*|injur\w*|mutilat\w*)"),
+    _t(
+        SUICIDE,
+        r"\b(?:est|monte|montee|montes|is|went|climbed) (?:sur|on|up on) (?:le|the) "
+        r"(?:toit|roof|pont|bridge)",
+    ),
+    # Threats of violence.
+    _t(
+        VIOLENCE,
+        r"\bmenac\w* (?:de |d )?" + _PRONOUN_OBJ + r"(?:tuer|frapper|battre|poignarder"
+        r"|tirer|casser|violer|planter|blesser|agresser|faire mal|descendre|attaquer|mort)",
+    ),
+    _t(
+        VIOLENCE,
+        r"\b(?:va|vais|vont|allait|veut|veulent|voulait|menace de) "
+        + _PRONOUN_OBJ
+        + r"(?:tuer|poignarder|descendre|planter|battre|tabasser|casser la gueule|violer"
+        r"|frapper|attaquer|crisser une volee|sacrer une volee)",
+    ),
+    _t(
+        VIOLENCE,
+        r"\bpour " + _PRONOUN_OBJ + r"(?:frapper|battre|tabasser|tuer|poignarder"
+        r"|planter|agresser|attaquer)",
+    ),
+    _t(
+        VIOLENCE,
+        r"\bse faire (?:tuer|battre|tabasser|planter|poignarder|casser la gueule"
+        r"|agresser|violer|attaquer)",
+    ),
+    _t(
+        VIOLENCE,
+        r"\b(?:a ete|s est fait|s est faite|se fait|ont ete|a ete) (?:agressee?"
+        r"|battue?|frappee?|tabassee?|violee?|attaquee?|menacee? de mort)",
+    ),
+    _t(VIOLENCE, r"\bmenaces? de mort|\bdeath threats?"),
+    _t(
+        VIOLENCE,
+        r"\bthreat\w* (?:to )?(?:kill|hurt|beat|stab|shoot|rape|jump|attack|harm"
+        r"|murder|break)",
+    ),
+    _t(
+        VIOLENCE,
+        r"\b(?:going to|gonna|will|ll|wants to|wanna|want to|about to|trying to) "
+        r"(?:kill|stab|shoot|beat up|beat|hurt|rape|attack|jump|murder|fight) "
+        r"(?:him|her|them|you|me|the|that|this|a|some|everyone)",
+    ),
+    _t(
+        VIOLENCE,
+        r"\bbeat (?:him|her|them|you) up|\bget (?:beaten|jumped|stabbed|killed|shot"
+        r"|murdered|hurt)\b|\b(?:was|got|been|being|were) (?:assaulted|attacked|beaten|raped"
+        r"|jumped|stabbed|shot)\b",
+    ),
+    # Weapons.
+    _t(
+        WEAPON,
+        r"\b(?:armes?|armee?s?|arme a feu|couteaux?|canif|fusils?|pistolets?|revolver"
+        r"|carabine|machette|gun|guns|knife|knives|weapons?|firearms?|pistols?|rifle|shotgun"
+        r"|blade|gunpoint|taser|lame de rasoir|razor blade|exacto)\b",
+    ),
+    # Ongoing sextortion and blackmail.
+    _t(SEXTORTION, r"\b(?:fai[ts]?|faire|font|faisait|fera) chanter\b"),
+    _t(
+        SEXTORTION,
+        r"\b(?:demand|exig|veu|reclam|want|demand|ask)\w* (?:de l argent|d argent"
+        r"|du cash|de l cash|des cartes? cadeaux?|money|cash|gift ?cards?|bitcoin|crypto"
+        r"|\d+ ?(?:\$|dollars|piasses|piastres)|\$ ?\d+|(?:d autres|plus de|more|other|new) "
+        + _MEDIA
+        + r")",
+    ),
+    _t(
+        SEXTORTION,
+        r"\bsinon (?:il|elle|ils|elles|on|y|le gars|la fille) (?:va |vont |allait )?"
+        r"(?:publi|diffus|partag|envoi|envoy|mett|post|sort|montr|spread|leak|exposer)",
+    ),
+    _t(
+        SEXTORTION,
+        r"\bmenac\w* (?:de |d )?(?:la |les |le |l |lui )?(?:publier|diffuser|partager"
+        r"|envoyer|mettre en ligne|poster|sortir|montrer|leak|exposer|afficher)",
+    ),
+    _t(
+        SEXTORTION,
+        r"\b(?:unless|or else|or he ll|or she ll|or they ll) .{0,40}"
+        r"(?:pay|pays|paid|send|sends|money|more)",
+    ),
+    _t(
+        SEXTORTION,
+        r"\bif (?:she|he|they|you) (?:does not|do not|did not|will not|refuses? to"
+        r"|wo not) .{0,20}(?:pay|send)",
+    ),
+    _t(SEXTORTION, r"\bsi (?:elle|il|ils|tu) (?:paie|paye|envoie|donne) (?:pas|plus|pu)"),
+    _t(
+        SEXTORTION,
+        r"\bthreat\w* (?:to )?(?:post|share|send|leak|publish|release|expose"
+        r"|spread)",
+    ),
+    _t(SEXTORTION, r"\b(?:pay|paie|paye) (?:up )?(?:or|sinon|ou bien)\b|\b(?:ransom|rancon)\b"),
+    # An adult soliciting a student.
+    _t(
+        ADULT,
+        r"\b(?:predateur|predatrice|predators?|pedophiles?|pedos?|pedophilie|leurre|leurrer"
+        r"|leurree?|leurrage|luring|lured|grooming|groomed|grooms|cyberpredat\w*)\b",
+    ),
+    _t(
+        ADULT,
+        _ADULT_SUBJECT
+        + r".{0,60}?\b"
+        + _CONTACT_VERB
+        + r"\b.{0,40}?\b(?:"
+        + _TARGET
+        + r"|"
+        + _MEDIA
+        + r"|"
+        + _MEETING
+        + r")\b",
+    ),
+    _t(
+        ADULT,
+        _ADULT_SUBJECT
+        + r".{0,60}?\b"
+        + _WANT_VERB
+        + r"\b.{0,40}?\b(?:"
+        + _MEDIA
+        + r"|"
+        + _MEETING
+        + r")\b",
+    ),
+    _t(
+        ADULT,
+        _ADULT_SUBJECT + r".{0,40}?\b(?:lui|leur|la|le|l|les) " + _AUX + _CONTACT_VERB + r"\b",
+    ),
+    _t(
+        ADULT,
+        _STAFF_SUBJECT
+        + r" ?"
+        + _AUX
+        + r"(?:lui |leur |la |l |les )?"
+        + _CONTACT_VERB
+        + r" (?:(?:a|the|one of the|one of our|our|une|un|des) )?"
+        + _TARGET
+        + r"\b.{0,40}?\b(?:"
+        + _MEDIA
+        + r"|"
+        + _MEETING
+        + r")\b",
+    ),
+    _t(
+        ADULT,
+        _STAFF_SUBJECT
+        + r" ?"
+        + _AUX
+        + r"(?:lui|leur|la|l|les) "
+        + _AUX
+        + _CONTACT_VERB
+        + r"\b.{0,40}?\b(?:"
+        + _MEDIA
+        + r"|"
+        + _MEETING
+        + r")\b",
+    ),
+    _t(
+        ADULT,
+        _STAFF_SUBJECT + r" ?" + _AUX + r"(?:texting|messaging|dming|sexting|flirting with"
+        r"|grooming|harassing|harcele|drague|texte) " + _TARGET + r"\b",
+    ),
+    # A missing student.
+    _t(
+        MISSING,
+        r"\b(?:elle|il|ils|elles|eleve|fille|gars|garcon|jeune|victime|enfant|ado|fils"
+        r"|ma fille|sa fille)(?: est| a| sont| a ete| etait| est partie?| est rendue?)?"
+        r" (?:disparue?s?|introuvables?|portee? disparue?s?|en fugue)\b",
+    ),
+    _t(MISSING, r"\b(?:fugue|fugu[ee]e?|fuguer|disparition|introuvables?)\b"),
+    _t(MISSING, r"\b(?:la|le|les|l) (?:trouv|retrouv)\w* (?:plus|pu|nulle part|nowhere)"),
+    _t(
+        MISSING,
+        r"\b(?:sai[st]|savons|savent|sachant) (?:pas |plus |pu )?(?:ou|o) (?:elle|il"
+        r"|ils|elles) (?:est|sont|se trouve|est rendue?)",
+        negatable=False,
+    ),
+    _t(
+        MISSING,
+        r"\b(?:she|he|they|student|girl|boy|kid|child|teen|victim|daughter|son)"
+        r"(?: s| is| has been| has gone| went| was| are| have been| is now| is still| s now)?"
+        r" (?:missing|gone missing|nowhere to be found|unaccounted for)\b",
+    ),
+    _t(MISSING, r"\bmissing (?:student|girl|boy|kid|child|teen)"),
+    _t(MISSING, r"\b(?:ran|run|runs|running) (?:away|off)\b|\brunaway\b|\bdisappeared\b"),
+    _t(
+        MISSING,
+        r"\b(?:can not|cannot|could not|can t|unable to) (?:find|locate|reach) (?:her|him"
+        r"|them|the student|the kid|the girl|the boy)\b",
+    ),
+    _t(
+        MISSING,
+        r"\b(?:nobody|no one|do not|does not|we do not|idk|dunno) (?:knows? )?where"
+        r" (?:she|he|they) (?:is|are|went|s)",
+        negatable=False,
+    ),
+    _t(
+        MISSING,
+        r"\b(?:partie?s?|parti|sauvee?s?|enfuie?s?|sortie?s?) (?:de l ecole )?sans"
+        r" (?:permission|avertir|le dire|rien dire|autorisation)|\bs est (?:sauvee?|enfuie?)\b"
+        r"|\bleft (?:the )?school without",
+    ),
+    # Immediate danger, said as such.
+    _t(DANGER, r"\b(?:en|in) danger\b|\bdanger (?:immediat|imminent)|\bimmediate danger"),
+    _t(DANGER, r"\b(?:pas|plus|pu) en securite\b|\bnot safe\b|\bunsafe\b", negatable=False),
+)
+
+# Strong words matched with one typo (insertion, deletion, substitution, transposition).
+_FUZZY_WORDS: Final[dict[str, str]] = {
+    **dict.fromkeys(
+        _words(
+            "suicide suicider suicidaire suicidaires suicidal suicidee suicidera suicidait"
+            " scarifie scarifiee scarifier scarification automutilation automutile"
+            " automutilee selfharm"
+        ),
+        SUICIDE,
+    ),
+    **dict.fromkeys(
+        _words(
+            "chantage sextorsion sextortion extorsion extortion extorque extorquer blackmail"
+            " blackmailing blackmailed blackmails"
+        ),
+        SEXTORTION,
+    ),
+    **dict.fromkeys(_words("couteau couteaux pistolet pistolets weapon weapons firearm"), WEAPON),
+    **dict.fromkeys(_words("pedophile predateur predator"), ADULT),
+}
+
+
+def _deletions(word: str) -> set[str]:
+    """The word and every string one deletion away from it."""
+    return {word} | {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+_FUZZY_INDEX: Final[dict[str, str]] = {
+    variant: category for word, category in _FUZZY_WORDS.items() for variant in _deletions(word)
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyHit:
+    """Why the safety net fired: the category and the words that triggered it."""
+
+    category: str
+    phrase: str
+
+
+class SafetyNet:
+    """Deterministic detector of messages that need the emergency answer."""
+
+    def check(self, text: str) -> SafetyHit | None:
+        """Return the first trigger that fires on this message, or None."""
+        folded = fold(text)
+        for trigger in _TRIGGERS:
+            for match in trigger.pattern.finditer(folded):
+                if trigger.negatable and _negated(folded, match.start()):
+                    continue
+                return SafetyHit(trigger.category, match.group(0).strip())
+        return self._fuzzy(folded)
+
+    def _fuzzy(self, folded: str) -> SafetyHit | None:
+        """Strong words with at most one typo ("sucidaire", "chantag")."""
+        words = _WORD.findall(folded)
+        for index, word in enumerate(words):
+            if len(word) < 5:
+                continue
+            for variant in _deletions(word):
+                category = _FUZZY_INDEX.get(variant)
+                if category is None or len(variant) < 5:
+                    continue
+                start = folded.find(word)
+                if _negated_words(words[:index]) and not _doubted(folded[:start]):
+                    break
+                return SafetyHit(category, word)
+        return None
+
+
+def _negated(folded: str, start: int) -> bool:
+    """Whether the words just before a trigger negate it (and no doubt is voiced)."""
+    before = folded[:start]
+    return _negated_words(_WORD.findall(before)) and not _doubted(before)
+
+
+def _negated_words(words: list[str]) -> bool:
+    """Whether one of the last few words is a negation."""
+    window = words[-_NEGATION_WINDOW:]
+    for position, word in enumerate(window):
+        if word not in _NEGATORS:
+            continue
+        previous = window[position - 1] if position else ""
+        if word == "personne" and previous in _PERSON_DETERMINERS:
+            continue
+        return True
+    return False
+
+
+def _doubted(before: str) -> bool:
+    """Whether the sentence so far voices a doubt, in which case a negation does not count."""
+    return any(word in _DOUBTS for word in _WORD.findall(before))
