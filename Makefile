@@ -6,6 +6,9 @@ PY_SCRIPTS := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("
 export PATH := $(PY_SCRIPTS):$(HOME)/.local/bin:$(PATH)
 UV_RUN := uv run --frozen
 PYTEST_ARGS ?=
+# Where the live-Rasa tests find the Rasa environment and model (made by nlu/nlu.mk).
+export SEXTO_TEST_RASA_BIN = $(RASA)
+export SEXTO_TEST_RASA_MODEL = $(RASA_MODEL)
 
 .PHONY: help run test lint format check uv clean bench-reminders
 
@@ -13,6 +16,8 @@ help:
 	@echo "make run    the assistant (local console chat without TELEGRAM_BOT_TOKEN)"
 	@echo "make test   the whole test suite"
 	@echo "make lint   ruff and mypy"
+	@echo "make rasa-env rasa-train rasa-start rasa-stop nlu-eval   the Rasa NLU server (nlu/nlu.mk)"
+	@echo "make bench-reminders   911-reminder lateness"
 
 # The locked environment in .venv, rebuilt when pyproject.toml or uv.lock change.
 .venv/.synced: pyproject.toml uv.lock

@@ -17,6 +17,7 @@ from bot.console import ConsoleChat, local_member, stdin_reader
 from bot.runtime import Runtime
 from bot.scheduler import Wakeups
 from bot.settings import ConfigError, Settings
+from nlu.cli import nlu as nlu_commands
 from storage.models import Role
 from storage.repositories import Enrollment, Schools
 
@@ -177,6 +178,9 @@ async def _bot_username(runtime: Runtime) -> str | None:
         except TelegramError as error:
             click.echo(f"(could not ask Telegram for the bot's name: {error})", err=True)
     return runtime.settings.config.telegram.bot_username
+
+
+main.add_command(nlu_commands)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -33,6 +33,7 @@ from dialogues.engine import step
 from dialogues.events import ButtonPressed, Event, IncidentOpened, StartIncident, UserSaid
 from dialogues.protocol import Protocol as GuideProtocol
 from dialogues.state import SchoolRef, State
+from nlu.types import Interpreter
 from storage.models import EventKind, Incident, IncidentStatus, Member, Role
 from storage.repositories import (
     Conversations,
@@ -72,12 +73,14 @@ class Guide:
         clock: Clock,
         config: Config,
         escalator: Escalator,
+        interpreter: Interpreter | None = None,
     ) -> None:
         self.protocol = protocol
         self.sessions = sessions
         self.clock = clock
         self.config = config
         self.escalator = escalator
+        self.interpreter = interpreter
 
     # ---- members --------------------------------------------------------------------------------
 
@@ -127,6 +130,8 @@ class Guide:
 
     async def handle(self, member_id: int, event: Event) -> Outcome:
         """Apply an event to a member's conversation, in one transaction."""
+        if isinstance(event, UserSaid) and event.intent is None and self.interpreter is not None:
+            event = await self.understand(event.text)
         now = self.clock.now()
         async with self.sessions() as session, session.begin():
             member = await Members(session).get(member_id)
@@ -150,6 +155,13 @@ class Guide:
             run.outcome.language = state.language
         await self.escalator.apply(run.wakes)
         return run.outcome
+
+    async def understand(self, text: str) -> UserSaid:
+        """What the NLU makes of a typed message (outside any transaction: Rasa may be slow)."""
+        assert self.interpreter is not None  # noqa: S101 - callers check
+        parse = await self.interpreter.parse(text[:2000])
+        entities = tuple((e.name, e.value) for e in parse.entities)
+        return UserSaid(text, parse.intent, round(parse.confidence, 3), entities)
 
     async def media_deleted(self, member_id: int, kind: str) -> str:
         """Record that a file was deleted unseen; returns the warning to send."""
@@ -197,7 +209,14 @@ class _Run:
     async def record_input(self, state: State, event: Event) -> None:
         incident_id = state.incident_id if state.active else None
         if isinstance(event, UserSaid):
-            await self.record(EventKind.MESSAGE_IN, incident_id, text=event.text, step=state.step)
+            await self.record(
+                EventKind.MESSAGE_IN,
+                incident_id,
+                text=event.text,
+                step=state.step,
+                intent=event.intent,
+                confidence=event.confidence,
+            )
         elif isinstance(event, ButtonPressed):
             await self.record(
                 EventKind.MESSAGE_IN, incident_id, button=event.data, step=state.step

@@ -12,6 +12,8 @@ from bot.follow_up import FollowUp
 from bot.guide import Guide
 from bot.settings import Settings
 from dialogues.protocol import Protocol, load_protocol
+from nlu.interpreters import SafeInterpreter, build_interpreter
+from nlu.settings import NluSettings
 from storage.database import create_engine, migrate, session_factory
 from storage.repositories import SchoolRecord, Schools
 
@@ -28,6 +30,7 @@ class Runtime:
     guide: Guide
     escalator: Escalator
     follow_up: FollowUp
+    interpreter: SafeInterpreter
 
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -37,10 +40,21 @@ class Runtime:
         sessions = session_factory(engine)
         protocol = load_protocol(zone=settings.config.zone)
         escalator = Escalator(protocol, sessions, clock, settings.config)
-        guide = Guide(protocol, sessions, clock, settings.config, escalator)
+        nlu = settings.config.nlu
+        interpreter = build_interpreter(
+            NluSettings(
+                engine=nlu.engine,
+                rasa_url=nlu.rasa_url,
+                timeout=nlu.timeout.total_seconds(),
+                threshold=nlu.threshold,
+            )
+        )
+        guide = Guide(protocol, sessions, clock, settings.config, escalator, interpreter)
         escalator.guide = guide
         follow_up = FollowUp(protocol, sessions, clock)
-        return cls(settings, engine, sessions, protocol, clock, guide, escalator, follow_up)
+        return cls(
+            settings, engine, sessions, protocol, clock, guide, escalator, follow_up, interpreter
+        )
 
     async def prepare_database(self) -> tuple[int, int]:
         """Migrate the schema and load the schools of config.yml; returns (added, updated)."""
@@ -53,5 +67,6 @@ class Runtime:
             return await Schools(session).sync(records)
 
     async def close(self) -> None:
-        """Release the database connections."""
+        """Release the database connections and the NLU's."""
+        await self.interpreter.aclose()
         await self.engine.dispose()

@@ -94,6 +94,15 @@ class Telegram(_Section):
     read_timeout: Duration = timedelta(seconds=10)
 
 
+class Nlu(_Section):
+    """Understanding typed messages."""
+
+    engine: Literal["embedded", "rasa"] = "embedded"
+    rasa_url: str = Field(default="http://127.0.0.1:5005", pattern=r"^https?://\S+$")
+    timeout: Duration = timedelta(milliseconds=500)
+    threshold: float = Field(default=0.4, ge=0.0, le=1.0)
+
+
 class Local(_Section):
     """Local mode (no Telegram token): the console chat's demo professional."""
 
@@ -110,6 +119,7 @@ class Config(_Section):
     escalation: Escalation = Escalation()
     enrollment: Enrollment = Enrollment()
     telegram: Telegram = Telegram()
+    nlu: Nlu = Nlu()
     local: Local = Local()
 
     @field_validator("timezone")

@@ -57,8 +57,8 @@ def step(protocol: Protocol, state: State, event: Event, now: datetime) -> Resul
             return _opened(protocol, state, event, now)
         case ButtonPressed(data=data):
             return _button(protocol, state, data, now)
-        case UserSaid(text=text):
-            return _said(protocol, state, text, now)
+        case UserSaid():
+            return _said(protocol, state, event, now)
         case StatusRequested():
             return state, _status(protocol, state)
         case HelpRequested():
@@ -174,8 +174,8 @@ def _status(protocol: Protocol, state: State) -> list[Effect]:
     body = _header(protocol, state, "status.header") + "\n\n" + _checklist(protocol, state)
     if state.active and state.step:
         current = protocol.step(state.step)
-        title = protocol.text(current.checklist, language) if current.checklist else None
-        if title:
+        if current.checklist:
+            title = protocol.text(f"title.{current.id}", language)
             body += "\n\n" + protocol.text("status.next", language, step=title)
     return [Say(body)]
 
@@ -270,6 +270,8 @@ def _button(protocol: Protocol, state: State, data: str, now: datetime) -> Resul
     if len(parts) != 3 or state.step is None:
         return state, _stale(protocol, state)
     incident, step_id, button_id = parts
+    if step_id == CONFIRM_911 and button_id == "call911":
+        return _confirm_911_anywhere(protocol, state, incident, now)
     if step_id != state.step or incident != str(state.incident_id or 0):
         return state, _stale(protocol, state)
     current = protocol.step(step_id)
@@ -280,10 +282,42 @@ def _button(protocol: Protocol, state: State, data: str, now: datetime) -> Resul
         state, shown = _enter(protocol, replace(state, school=school), current.next)
         return state, [_chosen(protocol, state, school.name, now), *shown]
     spec = current.button(button_id)
+    numeric = button_id.isdigit() and int(button_id) <= 99
+    if spec is None and current.input == "device_count" and numeric:
+        count = str(int(button_id))
+        spec = ButtonSpec(id=count, label="", next=current.buttons[0].next)
+        label = protocol.text("confirm.devices_count", state.language, count=count)
+        return _advance(protocol, state, current, spec, label, now, pressed=True)
     if spec is None:
         return state, _stale(protocol, state)
     label = protocol.text(spec.label, state.language)
     return _advance(protocol, state, current, spec, label, now, pressed=True)
+
+
+def _confirm_911_anywhere(
+    protocol: Protocol, state: State, incident: str, now: datetime
+) -> Result:
+    """The confirm button offered for a typed "I called 911", pressed at any step."""
+    if not state.active or incident != str(state.incident_id) or state.stamp("call911"):
+        return state, _stale(protocol, state)
+    current = protocol.step(state.step or protocol.start)
+    if current.id == "call911":
+        spec = current.button("called")
+        if spec is not None:
+            label = protocol.text(spec.label, state.language)
+            return _advance(protocol, state, current, spec, label, now, pressed=True)
+    label = protocol.text("call911.called", state.language)
+    state = replace(state, status="police_called").with_stamp("call911", now)
+    effects: list[Effect] = [
+        _chosen(protocol, state, label, now),
+        StepCompleted("call911", "called"),
+        AdvanceStatus("police_called"),
+        StopReminders("call_911"),
+        NotifyOfficers("police_called"),
+        Say(protocol.text("confirm.already", state.language, time=clock(protocol, now))),
+        _pending(protocol, state, current),
+    ]
+    return state, effects
 
 
 def _chosen(protocol: Protocol, state: State, label: str, now: datetime) -> MarkChoice:
@@ -344,35 +378,166 @@ def _advance(
     return state, effects + shown
 
 
-def _said(protocol: Protocol, state: State, text: str, now: datetime) -> Result:
+ANSWERED = frozenset(
+    {
+        "ask_view_image",
+        "ask_share_image",
+        "ask_copy_image",
+        "ask_delete_image",
+        "report_received_image",
+        "ask_device_handling",
+        "ask_return_device",
+        "ask_call_911",
+        "ask_parents",
+        "ask_victim_support",
+        "ask_dpj",
+        "ask_legal",
+        "ask_confidentiality",
+        "greet",
+        "thank",
+        "affirm",
+        "deny",
+        "out_of_scope",
+    }
+)
+CONFIRM_911 = "confirm"
+
+
+def _said(protocol: Protocol, state: State, event: UserSaid, now: datetime) -> Result:
     language = state.language
-    text = text.strip()
+    text = event.text.strip()
+    intent = event.intent
+    if intent == "emergency":
+        return state, _emergency(protocol, state)
     if state.awaiting == "cancel_reason":
         if not 0 < len(text) <= MAX_REASON:
             return state, [Say(protocol.text("cancel.reason_invalid", language))]
         return _cancel(protocol, state, text, now)
-    if state.step is None or protocol.step(state.step).terminal:
-        return state, [_idle(protocol, state)]
-    current = protocol.step(state.step)
-    if current.input == "device_count":
-        if text.isdigit() and int(text) <= 99:
-            count = int(text)
-            spec = ButtonSpec(id=str(count), label="", next=current.buttons[0].next)
-            return _advance(protocol, state, current, spec, text, now, pressed=False)
+    idle = state.step is None or protocol.step(state.step).terminal
+    current = None if idle or state.step is None else protocol.step(state.step)
+    if current is not None and current.input == "device_count" and text.isdigit():
+        if int(text) > 99:
+            return state, [
+                Say(protocol.text("devices.invalid", language), _buttons(protocol, state, current))
+            ]
+        spec = ButtonSpec(id=str(int(text)), label="", next=current.buttons[0].next)
+        return _advance(protocol, state, current, spec, text, now, pressed=False)
+    if current is not None and current.input == "event_number":
+        # The whole message when it is a number; else the number the NLU found in a sentence.
+        number = text if EVENT_NUMBER.match(text) else (event.entity("event_number") or text)
+        if EVENT_NUMBER.match(number) and number != "911" and intent not in ANSWERED:
+            state = replace(state, event_number=number)
+            recorded = Say(protocol.text("event.recorded", language, number=number))
+            skip = current.buttons[0]
+            state, shown = _advance(protocol, state, current, skip, number, now, pressed=False)
+            return state, [UpdateIncident(event_number=number), recorded, *shown]
+    if intent is None:
+        return state, _unparsed(protocol, state, current)
+    if intent in ("confirm_911_called", "confirm_devices_secured", "confirm_kit_collected"):
+        return state, _confirm(protocol, state, current, intent, event)
+    if intent == "start_incident" or (idle and intent == "ask_next_step"):
+        if idle:
+            return state, [_start_offer(protocol, state)]
         return state, [
+            Say(protocol.text("answer.ask_next_step", language)),
+            _show(protocol, state),
+        ]
+    if intent == "ask_next_step":
+        return state, [
+            Say(protocol.text("answer.ask_next_step", language)),
+            _show(protocol, state),
+        ]
+    if intent in ANSWERED:
+        answer = Say(protocol.text(f"answer.{intent}", language))
+        if idle:
+            if intent in ("greet", "thank", "out_of_scope"):
+                return state, [answer, _idle(protocol, state)]
+            return state, [answer]
+        return state, [answer, _pending(protocol, state, current)]
+    # nlu_fallback, or an intent this version does not know
+    if idle:
+        return state, [Say(protocol.text("answer.fallback", language)), _idle(protocol, state)]
+    return state, [Say(protocol.text("answer.fallback", language)), _show(protocol, state)]
+
+
+def _unparsed(protocol: Protocol, state: State, current: Step | None) -> list[Effect]:
+    """Typed text without any understanding of it: restate where we are."""
+    language = state.language
+    if current is None:
+        return [_idle(protocol, state)]
+    if current.input == "device_count":
+        return [
             Say(protocol.text("devices.invalid", language), _buttons(protocol, state, current))
         ]
     if current.input == "event_number":
-        if EVENT_NUMBER.match(text):
-            state = replace(state, event_number=text)
-            recorded = Say(protocol.text("event.recorded", language, number=text))
-            skip = current.buttons[0]
-            state, shown = _advance(protocol, state, current, skip, text, now, pressed=False)
-            return state, [UpdateIncident(event_number=text), recorded, *shown]
-        return state, [
-            Say(protocol.text("event.invalid", language), _buttons(protocol, state, current))
+        return [Say(protocol.text("event.invalid", language), _buttons(protocol, state, current))]
+    return [Say(protocol.text("freetext.buttons", language)), _show(protocol, state)]
+
+
+def _pending(protocol: Protocol, state: State, current: Step | None) -> Say:
+    """A short reminder of the current step with its buttons (the full text if unnamed)."""
+    if current is None:
+        return _idle(protocol, state)
+    if current.checklist is None:
+        return _show(protocol, state)
+    label = protocol.text(f"title.{current.id}", state.language)
+    return Say(
+        protocol.text("answer.pending", state.language, step=label),
+        _buttons(protocol, state, current),
+    )
+
+
+def _start_offer(protocol: Protocol, state: State) -> Say:
+    language = state.language
+    return Say(
+        protocol.text("answer.start_incident", language),
+        ((Button(protocol.text("idle.start", language), START_BUTTON),),),
+        protect=False,
+    )
+
+
+def _emergency(protocol: Protocol, state: State) -> list[Effect]:
+    """Someone may be in danger: 911 and crisis lines first, then back to where we were."""
+    effects: list[Effect] = [Say(protocol.text("answer.emergency", state.language))]
+    if state.step is None or protocol.step(state.step).terminal:
+        effects.append(_start_offer(protocol, state))
+    else:
+        effects.append(_show(protocol, state))
+    return effects
+
+
+def _confirm(
+    protocol: Protocol, state: State, current: Step | None, intent: str, event: UserSaid
+) -> list[Effect]:
+    """A typed confirmation: never recorded as such, answered with the button that records it."""
+    language = state.language
+    if current is None or state.incident_id is None:
+        return [_start_offer(protocol, state)]
+    step_id = {
+        "confirm_911_called": "call911",
+        "confirm_devices_secured": "devices",
+        "confirm_kit_collected": "waiting",
+    }[intent]
+    done = state.stamp(step_id)
+    if done is not None:
+        return [
+            Say(protocol.text("confirm.already", language, time=clock(protocol, done.at))),
+            _pending(protocol, state, current),
         ]
-    return state, [Say(protocol.text("freetext.buttons", language)), _show(protocol, state)]
+    if step_id == "call911":
+        label = protocol.text("call911.called", language)
+        data = _callback(state, CONFIRM_911, "call911")
+        return [Say(protocol.text("confirm.call_911", language), ((Button(label, data),),))]
+    if current.id != step_id:
+        return [Say(protocol.text("confirm.later", language)), _pending(protocol, state, current)]
+    if step_id == "devices":
+        rows = _buttons(protocol, state, current)
+        count = event.entity("device_count")
+        if count is not None and count.isdigit() and int(count) <= 99:
+            label = protocol.text("confirm.devices_count", language, count=count)
+            rows = ((Button(label, _callback(state, current.id, str(int(count)))),), *rows)
+        return [Say(protocol.text("confirm.devices", language), rows)]
+    return [Say(protocol.text("confirm.kit", language), _buttons(protocol, state, current))]
 
 
 def _language(protocol: Protocol, state: State, language: str | None) -> Result:

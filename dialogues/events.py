@@ -23,9 +23,16 @@ class ButtonPressed:
 
 @dataclass(frozen=True)
 class UserSaid:
-    """The member typed text."""
+    """The member typed text, with what the NLU understood of it (intent None: not parsed)."""
 
     text: str
+    intent: str | None = None
+    confidence: float = 0.0
+    entities: tuple[tuple[str, str], ...] = ()
+
+    def entity(self, name: str) -> str | None:
+        """The first entity of this name, if any."""
+        return next((value for key, value in self.entities if key == name), None)
 
 
 @dataclass(frozen=True)

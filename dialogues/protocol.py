@@ -144,7 +144,7 @@ def validate(protocol: Protocol) -> list[str]:
     for step in protocol.steps.values():
         keys = [step.text, *(b.label for b in step.buttons)]
         if step.checklist:
-            keys.append(step.checklist)
+            keys += [step.checklist, f"title.{step.id}"]
         problems += [f"step {step.id}: text {k} missing" for k in keys if k not in protocol.texts]
         targets = [step.next, *(b.next for b in step.buttons)]
         for target in targets:

@@ -113,3 +113,29 @@ def test_every_message_fits_in_a_telegram_message(protocol: Protocol) -> None:
     for key, by_language in protocol.texts.items():
         for language, text in by_language.items():
             assert len(text) < 3500, (key, language)
+
+
+def test_every_intent_the_guide_answers_is_in_the_training_data() -> None:
+    from dialogues.engine import ANSWERED
+    from nlu.training_data import load_training_data
+    from nlu.types import INTENTS
+
+    files = sorted((ROOT / "nlu" / "data").glob("*.yml"))
+    trained = {example.intent for example in load_training_data(files).examples}
+    handled = set(ANSWERED) | {
+        "emergency",
+        "start_incident",
+        "ask_next_step",
+        "confirm_911_called",
+        "confirm_devices_secured",
+        "confirm_kit_collected",
+    }
+    assert handled <= trained
+    assert set(INTENTS) <= handled  # every intent of the contract gets an answer
+
+
+def test_every_answered_intent_has_its_text(protocol: Protocol) -> None:
+    from dialogues.engine import ANSWERED
+
+    for intent in ANSWERED:
+        assert f"answer.{intent}" in protocol.texts

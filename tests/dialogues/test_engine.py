@@ -362,7 +362,7 @@ def test_status_lists_steps_with_their_times(protocol: Protocol) -> None:
     assert "✅ 09:34 Immediate danger checked" in text
     assert "✅ 09:37 Phones bagged: 2 phone(s)" in text
     assert "⬜ 911 called" in text
-    assert "Current step: 911 called" in text
+    assert "Current step: Call 911" in text
 
 
 def test_finishing_shows_a_summary_and_frees_the_member(protocol: Protocol) -> None:
@@ -401,3 +401,127 @@ def test_school_names_are_escaped(protocol: Protocol) -> None:
     walk.press("real")
     walk(IncidentOpened(1, "SX-2026-0001"))
     assert "&lt;b&gt;Nord&lt;/b&gt; &amp; Co" in walk.text()
+
+
+# ---- typed messages with what the NLU understood ------------------------------------------------
+
+
+def said(text: str, intent: str, **entities: str) -> UserSaid:
+    return UserSaid(text, intent, 0.9, tuple(entities.items()))
+
+
+def test_below_the_threshold_the_bot_says_it_did_not_understand(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk.to("victim")
+    walk(said("hmm", "nlu_fallback"))
+    assert "I did not understand" in walk.text()
+    assert walk.buttons() == ["Done"]
+    assert walk.state.step == "victim"
+
+
+@pytest.mark.parametrize(
+    ("intent", "answer"),
+    [
+        ("ask_view_image", "Never look at the images"),
+        ("ask_share_image", "Never forward, send, show or share"),
+        ("ask_copy_image", "No screenshot"),
+        ("ask_delete_image", "Do not delete anything"),
+        ("report_received_image", "on your own device"),
+        ("ask_device_handling", "Confiscate the phones"),
+        ("ask_return_device", "do not give any phone back"),
+        ("ask_call_911", "you call 911 yourself"),
+        ("ask_parents", "information sheets"),
+        ("ask_victim_support", "Kids Help Phone"),
+        ("ask_dpj", "report to the DPJ without delay"),
+        ("ask_legal", "I cannot predict that decision"),
+        ("ask_confidentiality", "need to know"),
+        ("out_of_scope", "only help with the SEXTO protocol"),
+    ],
+)
+def test_questions_are_answered_then_the_step_is_offered_again(
+    protocol: Protocol, intent: str, answer: str
+) -> None:
+    walk = Walk(protocol)
+    walk.to("grid")
+    before = walk.state
+    effects = walk(said("...", intent))
+    assert answer in walk.text()
+    assert "Current step: Fill in the evaluation grid" in walk.text()
+    assert walk.buttons() == ["Grid filled in"]
+    assert walk.state == before
+    assert not any(isinstance(e, StepCompleted | AdvanceStatus | UpdateIncident) for e in effects)
+
+
+@pytest.mark.parametrize("at", ["mode", "never", "call911", "event_number"])
+def test_an_emergency_at_any_step_says_911_then_returns(protocol: Protocol, at: str) -> None:
+    walk = Walk(protocol)
+    if at == "mode":
+        walk(StartIncident((NORD,)))
+    else:
+        walk.to(at)
+    before = walk.state
+    walk(said("elle veut mourir", "emergency"))
+    assert "call 911 now" in walk.text()
+    assert "9-8-8" in walk.text()
+    assert walk.state == before
+    assert walk.buttons()  # the step it was on, with its buttons
+
+
+def test_an_emergency_wins_over_a_pending_cancel_reason(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk.to("grid")
+    walk(CancelRequested())
+    effects = walk(said("he says he will hurt himself", "emergency"))
+    assert not any(isinstance(e, CancelIncident) for e in effects)
+    assert "call 911 now" in walk.text()
+
+
+@pytest.mark.parametrize(
+    ("intent", "step", "expected"),
+    [
+        ("confirm_911_called", "call911", "0:confirm:call911"),
+        ("confirm_kit_collected", "waiting", "42:waiting:collected"),
+    ],
+)
+def test_typed_confirmations_only_offer_a_button(
+    protocol: Protocol, intent: str, step: str, expected: str
+) -> None:
+    walk = Walk(protocol)
+    walk.to(step)
+    before = walk.state
+    effects = walk(said("done", intent))
+    assert walk.state == before
+    assert not any(isinstance(e, AdvanceStatus) for e in effects)
+    data = [b.data for s in walk.says() for row in s.buttons for b in row]
+    assert expected.replace("0:", "42:") in data
+
+
+def test_a_confirmation_already_recorded_says_when(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk.to("waiting")
+    walk(said("j'ai appelé le 911", "confirm_911_called"))
+    assert "already recorded (09:38)" in walk.text()
+
+
+def test_a_typed_phone_count_becomes_a_button(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk.to("devices")
+    walk(said("7 cells in the bags", "confirm_devices_secured", device_count="7"))
+    assert walk.buttons()[0] == "7 phone(s) bagged"
+    effects = walk.press("7")
+    assert UpdateIncident(device_count=7) in effects
+    assert walk.state.step == "grid"
+
+
+def test_an_event_number_inside_a_sentence(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk.to("event_number")
+    walk(said("le numéro c'est 2026-5551", "nlu_fallback", event_number="2026-5551"))
+    assert walk.state.event_number == "2026-5551"
+    assert walk.state.step == "waiting"
+
+
+def test_asking_to_start_offers_the_button(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk(said("I need to report a sexting case", "start_incident"))
+    assert walk.says()[0].buttons[0][0].data == "start"

@@ -166,5 +166,5 @@ async def test_groups_are_left(telegram: Bot) -> None:
 async def test_commands_are_published_in_both_languages(telegram: Bot) -> None:
     french = [c["command"] for c in telegram.server.get_commands(language_code="fr")]
     english = telegram.server.get_commands(language_code="en")
-    assert french == ["incident", "status", "cancel", "lang", "help"]
+    assert french == ["incident", "status", "cancel", "incidents", "lang", "help"]
     assert english[0]["description"] == "Open a SEXTO incident"
