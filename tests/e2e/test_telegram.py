@@ -168,3 +168,29 @@ async def test_commands_are_published_in_both_languages(telegram: Bot) -> None:
     english = telegram.server.get_commands(language_code="en")
     assert french == ["incident", "status", "cancel", "incidents", "lang", "help"]
     assert english[0]["description"] == "Open a SEXTO incident"
+
+
+async def test_an_officer_follows_up_with_incidents(telegram: Bot) -> None:
+    server = telegram.server
+    officer = await telegram.enrolled(Role.OFFICER, 700, "Officer Lee")
+    pro = await telegram.enrolled(Role.PROFESSIONAL, 500, "Julie")
+    server.send_text(officer, "/incidents")
+    assert "No open incident" in (await server.wait_for_message(700))["text"]
+    server.send_text(pro, "/incident")
+    mode = await next_with_buttons(telegram, 500)
+    await press(telegram, pro, mode, "Real situation")
+    await server.wait_for_message(700, lambda m: "🔔 SEXTO" in m["text"])
+
+    server.send_text(officer, "/incidents")
+    card = await server.wait_for_message(700, lambda m: "Status: open" in m["text"])
+    assert buttons(card) == ["Kit collected"]
+    query = server.press_button(officer, card, text="Kit collected")
+    answer = await server.wait_for_callback_answer(query)
+    assert answer.text == "Recorded."
+    notice = await server.wait_for_message(500, lambda m: "collected the kit" in m["text"])
+    assert "Officer Lee" in notice["text"]
+    [updated] = [m for m in server.sent_messages(700) if m["message_id"] == card["message_id"]]
+    assert "Status: kit collected" in updated["text"]
+    server.send_text(pro, "/incidents")
+    refused = await server.wait_for_message(500, lambda m: "is for community" in m["text"])
+    assert refused
