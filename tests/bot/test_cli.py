@@ -2,51 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from tests.conftest import TEST_CONFIG
+from tests.support.process import environment, run, write_config
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    config = dict(TEST_CONFIG, telegram={"bot_username": "sexto_demo_bot"})
-    path = tmp_path / "config.yml"
-    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SEXTO_"))}
-    environ.update(
-        SEXTO_CONFIG=str(path),
-        DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}",
-        PYTHONUNBUFFERED="1",
-    )
-    return environ
+    config = write_config(tmp_path, telegram={"bot_username": "sexto_demo_bot"})
+    return environment(config, f"sqlite:///{tmp_path / 'cli.db'}")
 
 
-def sexto(
-    env: dict[str, str], *args: str, stdin: str = "", **kwargs: Any
-) -> subprocess.CompletedProcess[str]:
-    executable = shutil.which("sexto", path=str(Path(sys.executable).parent))
-    assert executable, "the sexto console script is installed in the environment"
-    return subprocess.run(
-        [executable, *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-        **kwargs,
-    )
+sexto = run
 
 
 def test_init_is_idempotent(env: dict[str, str]) -> None:
