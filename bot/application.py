@@ -32,7 +32,13 @@ def build_application(runtime: Runtime) -> tuple[Application, TelegramFront]:  #
         .write_timeout(telegram.read_timeout.total_seconds())
         .build()
     )
-    front = TelegramFront(runtime.guide, runtime.escalator, runtime.follow_up)
+    dashboard = runtime.settings.config.dashboard
+    front = TelegramFront(
+        runtime.guide,
+        runtime.escalator,
+        runtime.follow_up,
+        dashboard.base_url if dashboard.enabled else None,
+    )
     front.install(app)
     return app, front
 

@@ -13,10 +13,14 @@ from typing import TypeVar
 import click
 from sqlalchemy.engine import make_url
 
+from bot.clock import Clock, SystemClock
 from bot.console import ConsoleChat, local_member, stdin_reader
 from bot.runtime import Runtime
 from bot.scheduler import Wakeups
 from bot.settings import ConfigError, Settings
+from dashboard.cli import admin as admin_commands
+from dashboard.clock import ShiftedClock
+from dashboard.options import DashboardOptions, dashboard_secret
 from nlu.cli import nlu as nlu_commands
 from storage.models import Role
 from storage.repositories import Enrollment, Schools
@@ -31,9 +35,9 @@ def _settings() -> Settings:
         raise click.ClickException(str(error)) from None
 
 
-def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
+def _with_runtime(work: Callable[[Runtime], Awaitable[T]], clock: Clock | None = None) -> T:
     """Build the runtime, run ``work`` on it, and close it."""
-    runtime = Runtime.create(_settings())
+    runtime = Runtime.create(_settings(), clock)
 
     async def main() -> T:
         try:
@@ -76,25 +80,84 @@ def init() -> None:
 
 
 @main.command()
-def run() -> None:
-    """Serve the bot on Telegram; without TELEGRAM_BOT_TOKEN, open the local console chat."""
+@click.option("--console", is_flag=True, help="Local mode: the console chat, not the dashboard.")
+def run(console: bool) -> None:
+    """Serve the bot on Telegram and the dashboard; without TELEGRAM_BOT_TOKEN, local mode."""
     settings = _settings()
-    if settings.env.telegram_token is None:
+    options = DashboardOptions.from_config(settings.config)
+    local = settings.env.telegram_token is None
+    if local and (console or not options.enabled):
         click.echo("No TELEGRAM_BOT_TOKEN: local mode (console chat).", err=True)
         _chat(settings.config.local.school, None)
         return
+    serve_web = options.enabled
+    if serve_web and not local and not settings.env.dashboard_secret:
+        click.echo(
+            "The dashboard is not served: set SEXTO_DASHBOARD_SECRET (32+ characters) to serve "
+            "it next to the bot, or set dashboard.enabled: false to silence this.",
+            err=True,
+        )
+        serve_web = False
+    try:
+        secret = (
+            dashboard_secret(settings.env.dashboard_secret, local_mode=local) if serve_web else b""
+        )
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
 
     async def work(runtime: Runtime) -> None:
-        from bot.application import serve
+        from dashboard.links import local_sign_in_link
+        from dashboard.server import serve_dashboard
 
         await runtime.prepare_database()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await serve(runtime, stop)
+        if local:
+            async with runtime.sessions() as session, session.begin():
+                link = await local_sign_in_link(
+                    session,
+                    runtime.clock.now(),
+                    options.base_url,
+                    settings.config.default_language,
+                )
+            click.echo("No TELEGRAM_BOT_TOKEN: local mode (dashboard, drill simulator).", err=True)
+            click.echo(f"Dashboard (single-use sign-in link, 10 minutes): {link}")
+            await serve_dashboard(
+                runtime,
+                options.host,
+                options.port,
+                stop,
+                local_mode=True,
+                secret=secret,
+                options=options,
+            )
+            return
+        from bot.application import serve
 
-    _with_runtime(work)
+        async def web() -> None:
+            # The dashboard must never take the bot down with it (a busy port, say).
+            try:
+                await serve_dashboard(
+                    runtime,
+                    options.host,
+                    options.port,
+                    stop,
+                    local_mode=False,
+                    secret=secret,
+                    options=options,
+                )
+            except (Exception, SystemExit):  # uvicorn exits when it cannot listen
+                logging.getLogger(__name__).exception("the dashboard stopped")
+
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(serve(runtime, stop))
+            if serve_web:
+                tasks.create_task(web())
+
+    # Local mode's drills move the clock forward (reminders come due without waiting).
+    _with_runtime(work, ShiftedClock(SystemClock()) if local else None)
 
 
 def _chat(school: str, language: str | None) -> None:
@@ -181,6 +244,7 @@ async def _bot_username(runtime: Runtime) -> str | None:
 
 
 main.add_command(nlu_commands)
+main.add_command(admin_commands)
 
 
 if __name__ == "__main__":  # pragma: no cover

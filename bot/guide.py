@@ -146,7 +146,10 @@ class Guide:
             while queue:
                 before = state
                 state, effects = step(self.protocol, state, queue.pop(0), now)
-                incident_id = state.incident_id or before.incident_id
+                # A cancellation resets the state: its effects still belong to that incident.
+                incident_id = state.incident_id
+                if incident_id is None and before.active:
+                    incident_id = before.incident_id
                 for effect in effects:
                     follow = await run.apply(effect, incident_id, state)
                     if follow is not None:

@@ -32,6 +32,7 @@ from bot.follow_up import FOLLOWERS, FollowUp
 from bot.follow_up import PREFIX as FOLLOW_UP_PREFIX
 from bot.guide import Guide, Outcome, language_for
 from bot.messenger import DeliveryError, Messenger, TelegramMessenger
+from dashboard.links import issue_login_link
 from dialogues.effects import Button
 from dialogues.engine import START_BUTTON
 from dialogues.events import (
@@ -60,7 +61,7 @@ MEDIA = (
     | filters.STORY
     | filters.LIVE_PHOTO
 )
-COMMANDS = ("incident", "status", "cancel", "incidents", "lang", "help")
+COMMANDS = ("incident", "status", "cancel", "incidents", "dashboard", "lang", "help")
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 OPENERS = (Role.PROFESSIONAL, Role.ADMIN)
 
@@ -87,10 +88,17 @@ def media_kind(message: Message) -> str:
 class TelegramFront:
     """The bot's behaviour on Telegram; every decision about content is the guide's."""
 
-    def __init__(self, guide: Guide, escalator: Escalator, follow_up: FollowUp) -> None:
+    def __init__(
+        self,
+        guide: Guide,
+        escalator: Escalator,
+        follow_up: FollowUp,
+        dashboard_url: str | None = None,
+    ) -> None:
         self.guide = guide
         self.escalator = escalator
         self.follow_up = follow_up
+        self.dashboard_url = dashboard_url
         self.default_language = guide.config.default_language
         self.messenger: Messenger | None = None
 
@@ -105,6 +113,7 @@ class TelegramFront:
         app.add_handler(CommandHandler("start", self.on_start, filters=private))
         app.add_handler(CommandHandler("incident", self.on_incident, filters=private))
         app.add_handler(CommandHandler("incidents", self.on_incidents, filters=private))
+        app.add_handler(CommandHandler("dashboard", self.on_dashboard, filters=private))
         app.add_handler(CommandHandler("status", self.on_command, filters=private))
         app.add_handler(CommandHandler("help", self.on_command, filters=private))
         app.add_handler(CommandHandler("cancel", self.on_command, filters=private))
@@ -322,6 +331,23 @@ class TelegramFront:
             )
         for card in cards:
             await self._send(chat.id, card.text, card.buttons, protect=True)
+
+    async def on_dashboard(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/dashboard: a single-use sign-in link to the web dashboard (10 minutes)."""
+        member = await self._member(update)
+        chat = update.effective_chat
+        if member is None or chat is None:
+            return
+        if member.role not in FOLLOWERS or self.dashboard_url is None:
+            key = "dashboard.forbidden" if member.role not in FOLLOWERS else "dashboard.disabled"
+            await self._send(chat.id, self.guide.text(key, member.language), protect=False)
+            return
+        async with self.guide.sessions() as session, session.begin():
+            link = await issue_login_link(
+                session, member.id, self.guide.clock.now(), self.dashboard_url
+            )
+        text = self.guide.text("dashboard.link", member.language, link=link)
+        await self._send(chat.id, text, protect=True)
 
     async def _follow_up(
         self, query: CallbackQuery, message: Message, member: Member, raw: str

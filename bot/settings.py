@@ -103,6 +103,17 @@ class Nlu(_Section):
     threshold: float = Field(default=0.4, ge=0.0, le=1.0)
 
 
+class Dashboard(_Section):
+    """The coordinators' web dashboard (its cookie key comes from SEXTO_DASHBOARD_SECRET)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    base_url: str = Field(default="http://127.0.0.1:8080", pattern=r"^https?://[^/\s]+(/\S*)?$")
+    session_lifetime: Duration = timedelta(hours=8)
+    secure_cookies: bool | None = None
+
+
 class Local(_Section):
     """Local mode (no Telegram token): the console chat's demo professional."""
 
@@ -120,6 +131,7 @@ class Config(_Section):
     enrollment: Enrollment = Enrollment()
     telegram: Telegram = Telegram()
     nlu: Nlu = Nlu()
+    dashboard: Dashboard = Dashboard()
     local: Local = Local()
 
     @field_validator("timezone")
@@ -170,6 +182,7 @@ class Environment:
     database_url: str
     config_path: Path
     webhook_secret: str | None
+    dashboard_secret: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Environment:
@@ -188,6 +201,7 @@ class Environment:
             ),
             config_path=Path(environ.get("SEXTO_CONFIG", "").strip() or DEFAULT_CONFIG),
             webhook_secret=environ.get("TELEGRAM_WEBHOOK_SECRET", "").strip() or None,
+            dashboard_secret=environ.get("SEXTO_DASHBOARD_SECRET", "").strip() or None,
         )
 
 

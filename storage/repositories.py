@@ -8,14 +8,15 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, false, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
     STATUS_ORDER,
+    AuditEntry,
     Conversation,
     Delivery,
     EnrollmentCode,
@@ -23,12 +24,14 @@ from storage.models import (
     EscalationKind,
     Incident,
     IncidentStatus,
+    LoginToken,
     Member,
     MemberSchool,
     OfficerAssignment,
     Role,
     School,
     TimelineEvent,
+    WebSession,
 )
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -544,3 +547,432 @@ class Escalations:
             select(Delivery).where(Delivery.status == "pending").order_by(Delivery.id)
         )
         return result.all()
+
+
+# ---- the dashboard ------------------------------------------------------------------------------
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a sign-in or session token (random, so a plain digest is enough)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class LoginProblem(enum.StrEnum):
+    """Why a sign-in link was refused."""
+
+    UNKNOWN = "unknown"
+    USED = "used"
+    EXPIRED = "expired"
+    INACTIVE = "inactive"
+
+
+class LoginError(Exception):
+    """A sign-in link cannot be used."""
+
+    def __init__(self, problem: LoginProblem) -> None:
+        super().__init__(problem.value)
+        self.problem = problem
+
+
+class LoginTokens:
+    """Single-use, expiring dashboard sign-in links, stored only as a hash."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def issue(self, member_id: int, now: datetime, ttl: timedelta) -> str:
+        """Create a token for a member; the plain token is returned once and never stored."""
+        token = secrets.token_urlsafe(32)
+        self.session.add(
+            LoginToken(
+                token_hash=hash_token(token),
+                member_id=member_id,
+                created_at=now,
+                expires_at=now + ttl,
+            )
+        )
+        await self.session.flush()
+        return token
+
+    async def redeem(self, token: str, now: datetime) -> Member:
+        """Consume a token and return its member; a token works once, even when raced."""
+        digest = hash_token(token.strip())
+        claimed = await self.session.execute(
+            update(LoginToken)
+            .where(
+                LoginToken.token_hash == digest,
+                LoginToken.used_at.is_(None),
+                LoginToken.expires_at > now,
+            )
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        row = await self.session.scalar(select(LoginToken).where(LoginToken.token_hash == digest))
+        if row is None:
+            raise LoginError(LoginProblem.UNKNOWN)
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            expired = row.used_at is None
+            raise LoginError(LoginProblem.EXPIRED if expired else LoginProblem.USED)
+        member = await self.session.get(Member, row.member_id)
+        if member is None or not member.active:
+            raise LoginError(LoginProblem.INACTIVE)
+        return member
+
+
+class WebSessions:
+    """Signed-in dashboard sessions; the browser holds the token, the table its hash."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def open(self, member_id: int, now: datetime, lifetime: timedelta) -> str:
+        """Start a session; returns its token (to put in the cookie)."""
+        token = secrets.token_urlsafe(32)
+        self.session.add(
+            WebSession(
+                token_hash=hash_token(token),
+                member_id=member_id,
+                created_at=now,
+                expires_at=now + lifetime,
+            )
+        )
+        await self.session.flush()
+        return token
+
+    async def active(self, token: str, now: datetime) -> WebSession | None:
+        """The session of a token, unless it ended or expired."""
+        return await self.session.scalar(
+            select(WebSession).where(
+                WebSession.token_hash == hash_token(token),
+                WebSession.ended_at.is_(None),
+                WebSession.expires_at > now,
+            )
+        )
+
+    async def end(self, token: str, now: datetime) -> bool:
+        """Sign out; False when the session had already ended."""
+        row = await self.active(token, now)
+        if row is None:
+            return False
+        row.ended_at = now
+        await self.session.flush()
+        return True
+
+    async def end_all(self, member_id: int, now: datetime) -> int:
+        """End every open session of a member (deactivated); returns how many."""
+        result = await self.session.execute(
+            update(WebSession)
+            .where(WebSession.member_id == member_id, WebSession.ended_at.is_(None))
+            .values(ended_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+class AuditLog:
+    """Who did what in the dashboard, and when (append-only: no update or delete here)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def append(
+        self,
+        *,
+        at: datetime,
+        member_id: int | None,
+        action: str,
+        target: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> AuditEntry:
+        """Record one action."""
+        row = AuditEntry(
+            at=at,
+            member_id=member_id,
+            action=action,
+            target=target[:100] if target else None,
+            data=data or {},
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def page(self, offset: int, limit: int) -> tuple[Sequence[AuditEntry], int]:
+        """Entries newest first, and how many there are in all."""
+        total = await self.session.scalar(select(func.count()).select_from(AuditEntry)) or 0
+        rows = await self.session.scalars(
+            select(AuditEntry)
+            .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return rows.all(), total
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    """What a list of incidents is narrowed to (None: any)."""
+
+    school_id: str | None = None
+    status: IncidentStatus | None = None
+    opened_from: datetime | None = None
+    opened_before: datetime | None = None
+    drill: bool | None = None
+
+
+SORTS: dict[str, tuple[Any, ...]] = {
+    "opened_desc": (Incident.opened_at.desc(), Incident.id.desc()),
+    "opened_asc": (Incident.opened_at.asc(), Incident.id.asc()),
+    "code": (Incident.year.asc(), Incident.number.asc()),
+    "school": (Incident.school_id.asc(), Incident.opened_at.desc()),
+    "status": (Incident.status.asc(), Incident.opened_at.desc()),
+}
+
+
+AnySelect = TypeVar("AnySelect", bound=Select[*tuple[Any, ...]])
+
+
+class IncidentRegister:
+    """Incidents as one reader may see them: every query is limited to the reader's schools.
+
+    ``schools`` is None for readers who see every school (coordinators), else the set of
+    schools they follow (an empty set: nothing at all).
+    """
+
+    def __init__(self, session: AsyncSession, schools: frozenset[str] | None) -> None:
+        self.session = session
+        self.schools = schools
+
+    def _visible(self) -> ColumnElement[bool] | None:
+        if self.schools is None:
+            return None
+        if not self.schools:
+            return false()
+        return Incident.school_id.in_(sorted(self.schools))
+
+    def scoped(self, query: AnySelect) -> AnySelect:
+        """Limit a query over incidents to the reader's schools."""
+        condition = self._visible()
+        return query if condition is None else query.where(condition)
+
+    def _filtered(self, query: AnySelect, wanted: IncidentFilter) -> AnySelect:
+        query = self.scoped(query)
+        if wanted.school_id is not None:
+            query = query.where(Incident.school_id == wanted.school_id)
+        if wanted.status is not None:
+            query = query.where(Incident.status == wanted.status)
+        if wanted.opened_from is not None:
+            query = query.where(Incident.opened_at >= wanted.opened_from)
+        if wanted.opened_before is not None:
+            query = query.where(Incident.opened_at < wanted.opened_before)
+        if wanted.drill is not None:
+            query = query.where(Incident.drill.is_(wanted.drill))
+        return query
+
+    async def search(
+        self, wanted: IncidentFilter, sort: str, offset: int, limit: int
+    ) -> tuple[Sequence[Incident], int]:
+        """One page of the matching incidents, and how many match in all."""
+        total = await self.session.scalar(self._filtered(select(func.count(Incident.id)), wanted))
+        rows = await self.session.scalars(
+            self._filtered(select(Incident), wanted)
+            .order_by(*SORTS.get(sort, SORTS["opened_desc"]))
+            .offset(offset)
+            .limit(limit)
+        )
+        return rows.all(), total or 0
+
+    async def matching(self, wanted: IncidentFilter, sort: str = "opened_desc") -> list[Incident]:
+        """Every matching incident (exports, statistics)."""
+        rows = await self.session.scalars(
+            self._filtered(select(Incident), wanted).order_by(
+                *SORTS.get(sort, SORTS["opened_desc"])
+            )
+        )
+        return list(rows.all())
+
+    async def status_counts(self, wanted: IncidentFilter) -> dict[IncidentStatus, int]:
+        """How many matching incidents are in each status (the status filter is ignored)."""
+        everything = IncidentFilter(
+            wanted.school_id, None, wanted.opened_from, wanted.opened_before, wanted.drill
+        )
+        rows = await self.session.execute(
+            self._filtered(select(Incident.status, func.count(Incident.id)), everything).group_by(
+                Incident.status
+            )
+        )
+        return {IncidentStatus(status): int(count) for status, count in rows}
+
+    async def by_code(self, code: str) -> Incident | None:
+        """The incident with this code, if the reader may see it."""
+        return await self.session.scalar(
+            self.scoped(select(Incident).where(Incident.code == code))
+        )
+
+    async def timeline(self, incident: Incident) -> Sequence[TimelineEvent]:
+        """A visible incident's events in order."""
+        return await Timeline(self.session).for_incident(await self._checked(incident))
+
+    async def escalations(self, incident: Incident) -> list[tuple[Escalation, Sequence[Delivery]]]:
+        """A visible incident's reminder and alert chains, each with its messages."""
+        escalations = Escalations(self.session)
+        chains = await escalations.for_incident(await self._checked(incident))
+        return [(chain, await escalations.deliveries(chain.id)) for chain in chains]
+
+    async def acknowledgements(
+        self, incident_ids: Iterable[int]
+    ) -> Sequence[tuple[int, datetime, datetime]]:
+        """(incident id, alert started, acknowledged) for acknowledged officer alerts."""
+        ids = list(incident_ids)
+        if not ids:
+            return []
+        rows = await self.session.execute(
+            self.scoped(
+                select(Escalation.incident_id, Escalation.started_at, Escalation.stopped_at)
+                .join(Incident, Incident.id == Escalation.incident_id)
+                .where(
+                    Escalation.incident_id.in_(ids),
+                    Escalation.kind == EscalationKind.OFFICER_ALERT,
+                    Escalation.acknowledged_by.is_not(None),
+                    Escalation.stopped_at.is_not(None),
+                )
+                .order_by(Escalation.id)
+            )
+        )
+        return [(i, started, stopped) for i, started, stopped in rows if stopped]
+
+    async def _checked(self, incident: Incident) -> int:
+        visible = self._visible()
+        if visible is not None:
+            allowed = await self.session.scalar(
+                select(Incident.id).where(Incident.id == incident.id, visible)
+            )
+            if allowed is None:
+                raise PermissionError(f"{incident.code} is not visible to this reader")
+        return incident.id
+
+
+class Roster:
+    """Members as coordinators administer them."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def everyone(self) -> Sequence[Member]:
+        """Every member, active first, then by role and name."""
+        rows = await self.session.scalars(
+            select(Member).order_by(Member.active.desc(), Member.role, Member.display_name)
+        )
+        return rows.all()
+
+    async def names(self, member_ids: Iterable[int]) -> dict[int, str]:
+        """Display names by member id."""
+        ids = sorted(set(member_ids))
+        if not ids:
+            return {}
+        rows = await self.session.execute(
+            select(Member.id, Member.display_name).where(Member.id.in_(ids))
+        )
+        return {member_id: name for member_id, name in rows}
+
+    async def local_coordinator(self, name: str, language: str, now: datetime) -> Member:
+        """The coordinator who signs in to local mode's dashboard (no Telegram), created once."""
+        member = await self.session.scalar(
+            select(Member).where(
+                Member.telegram_user_id.is_(None),
+                Member.display_name == name,
+                Member.role == Role.COORDINATOR,
+            )
+        )
+        if member is None:
+            member = Member(
+                telegram_user_id=None,
+                display_name=name,
+                role=Role.COORDINATOR,
+                language=language,
+                active=True,
+                created_at=now,
+            )
+            self.session.add(member)
+            await self.session.flush()
+        return member
+
+    async def set_active(self, member: Member, active: bool, now: datetime) -> bool:
+        """Deactivate (ending their dashboard sessions) or reactivate; False if unchanged."""
+        if member.active == active:
+            return False
+        member.active = active
+        if not active:
+            await WebSessions(self.session).end_all(member.id, now)
+        await self.session.flush()
+        return True
+
+
+class AssignmentError(Exception):
+    """An officer assignment is not possible (the message says why)."""
+
+
+class Assignments:
+    """Every school's community relations officer and backup, as coordinators set them."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def all(self) -> dict[str, OfficerAssignment]:
+        """The assignments by school id."""
+        rows = await self.session.scalars(select(OfficerAssignment))
+        return {row.school_id: row for row in rows.all()}
+
+    async def change(
+        self, school_id: str, officer_id: int | None, backup_id: int | None
+    ) -> OfficerAssignment | None:
+        """Set (or with no officer, remove) a school's officer and backup."""
+        if await self.session.get(School, school_id) is None:
+            raise AssignmentError(f"unknown school {school_id!r}")
+        if officer_id is None and backup_id is not None:
+            raise AssignmentError("a backup needs an officer")
+        if officer_id is not None and officer_id == backup_id:
+            raise AssignmentError("the backup must be another officer")
+        for member_id in (officer_id, backup_id):
+            if member_id is None:
+                continue
+            member = await self.session.get(Member, member_id)
+            if member is None or member.role is not Role.OFFICER or not member.active:
+                raise AssignmentError(f"member {member_id} is not an active officer")
+        row = await self.session.get(OfficerAssignment, school_id)
+        if officer_id is None:
+            if row is not None:
+                await self.session.delete(row)
+                await self.session.flush()
+            return None
+        if row is None:
+            row = OfficerAssignment(school_id=school_id, officer_id=officer_id)
+            self.session.add(row)
+        row.officer_id = officer_id
+        row.backup_officer_id = backup_id
+        await self.session.flush()
+        return row
+
+
+class EnrollmentCodes:
+    """Enrollment codes as coordinators see them (they are created by :class:`Enrollment`)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def recent(self, limit: int = 100) -> Sequence[EnrollmentCode]:
+        """The newest codes first (their hashes only)."""
+        rows = await self.session.scalars(
+            select(EnrollmentCode)
+            .order_by(EnrollmentCode.created_at.desc(), EnrollmentCode.id.desc())
+            .limit(limit)
+        )
+        return rows.all()
+
+    async def revoke(self, code_id: int, now: datetime) -> bool:
+        """Revoke an unused code; False when it was used, revoked already, or unknown."""
+        row = await self.session.get(EnrollmentCode, code_id)
+        if row is None or row.used_at is not None or row.revoked_at is not None:
+            return False
+        row.revoked_at = now
+        await self.session.flush()
+        return True

@@ -103,7 +103,7 @@ def test_the_console_chat_walks_an_incident(env: dict[str, str]) -> None:
 
 
 def test_run_without_a_token_is_local_mode(env: dict[str, str]) -> None:
-    result = sexto(env, "run", stdin="/incident\n/quit\n")
+    result = sexto(env, "run", "--console", stdin="/incident\n/quit\n")
     assert result.returncode == 0, result.stderr
     assert "local mode" in result.stderr
     assert "Is this a real situation" in result.stdout or "situation réelle" in result.stdout

@@ -166,7 +166,7 @@ async def test_groups_are_left(telegram: Bot) -> None:
 async def test_commands_are_published_in_both_languages(telegram: Bot) -> None:
     french = [c["command"] for c in telegram.server.get_commands(language_code="fr")]
     english = telegram.server.get_commands(language_code="en")
-    assert french == ["incident", "status", "cancel", "incidents", "lang", "help"]
+    assert french == ["incident", "status", "cancel", "incidents", "dashboard", "lang", "help"]
     assert english[0]["description"] == "Open a SEXTO incident"
 
 
@@ -194,3 +194,15 @@ async def test_an_officer_follows_up_with_incidents(telegram: Bot) -> None:
     server.send_text(pro, "/incidents")
     refused = await server.wait_for_message(500, lambda m: "is for community" in m["text"])
     assert refused
+
+
+async def test_dashboard_sends_officers_a_sign_in_link(telegram: Bot) -> None:
+    server = telegram.server
+    officer = await telegram.enrolled(Role.OFFICER, 700, "Officer Lee")
+    pro = await telegram.enrolled(Role.PROFESSIONAL, 500, "Julie")
+    server.send_text(officer, "/dashboard")
+    message = await server.wait_for_message(700, lambda m: "sign-in link" in m["text"])
+    assert "http://127.0.0.1:8080/login?token=" in message["text"]
+    server.send_text(pro, "/dashboard")
+    refused = await server.wait_for_message(500, lambda m: "dashboard" in m["text"])
+    assert "for officers and coordinators" in refused["text"]
