@@ -39,6 +39,7 @@ rasa-env: $(RASA_ENV)/.installed
 
 # Idempotent: the stamp is written last, so an interrupted install starts over.
 $(RASA_ENV)/.installed: $(RASA_REQUIREMENTS)
+	@command -v uv >/dev/null || python3 -m pip install --quiet --disable-pip-version-check uv
 	@test -x "$(RASA_PYTHON)" || { echo "rasa-env: no Python 3.10 found (pyenv install 3.10)"; \
 		exit 1; }
 	rm -rf "$(RASA_ENV)"
