@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from telegram import Update
@@ -11,6 +12,7 @@ from telegram.ext import AIORateLimiter, Application
 from bot.handlers import TelegramFront
 from bot.runtime import Runtime
 from bot.scheduler import Wakeups
+from bot.updates import PerPersonUpdateProcessor
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,10 @@ def build_application(runtime: Runtime) -> tuple[Application, TelegramFront]:  #
         .token(env.telegram_token)
         .base_url(f"{env.telegram_api_url}/bot")
         .base_file_url(f"{env.telegram_api_url}/file/bot")
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(
+            AIORateLimiter(overall_max_rate=telegram.max_messages_per_second, max_retries=3)
+        )
+        .concurrent_updates(PerPersonUpdateProcessor(telegram.concurrent_updates))
         .connect_timeout(telegram.connect_timeout.total_seconds())
         .read_timeout(telegram.read_timeout.total_seconds())
         .write_timeout(telegram.read_timeout.total_seconds())
@@ -43,11 +48,32 @@ def build_application(runtime: Runtime) -> tuple[Application, TelegramFront]:  #
     return app, front
 
 
+RESYNC_EVERY = 30.0
+
+
+async def _keep_in_sync(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Every RESYNC_EVERY seconds, put back wake-ups lost while the database was unreachable."""
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), RESYNC_EVERY)
+        if stop.is_set():
+            return
+        try:
+            created, removed = await runtime.escalator.resync()
+        except Exception as error:  # tried again at the next round
+            log.warning("could not check the wake-ups: %s", error)
+            continue
+        if created or removed:
+            log.warning("wake-ups resynced: %d restored, %d obsolete removed", created, removed)
+
+
 async def serve(runtime: Runtime, stop: asyncio.Event, poll_timeout: int = 25) -> None:
     """Serve Telegram (polling or webhook) until ``stop`` is set."""
     telegram = runtime.settings.config.telegram
     app, front = build_application(runtime)
-    wakeups = Wakeups(runtime.settings.env.database_url, runtime.escalator.fire)
+    wakeups = Wakeups(
+        runtime.settings.env.database_url, runtime.escalator.fire, clock=runtime.clock
+    )
     runtime.escalator.wakeup = wakeups
     async with app:
         await front.set_commands(app)
@@ -83,9 +109,13 @@ async def serve(runtime: Runtime, stop: asyncio.Event, poll_timeout: int = 25) -
         else:
             await updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=poll_timeout)
             log.info("@%s polling %s", me, runtime.settings.env.telegram_api_url)
+        resyncing = asyncio.create_task(_keep_in_sync(runtime, stop))
         try:
             await stop.wait()
         finally:
+            runtime.escalator.closing = True
+            await resyncing
+            await runtime.escalator.settle()
             await wakeups.shutdown()
             await updater.stop()
             await app.stop()

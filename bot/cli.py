@@ -168,7 +168,9 @@ def _chat(school: str, language: str | None) -> None:
         await runtime.prepare_database()
         member_id = await local_member(runtime.guide, school, language or config.default_language)
         chat = ConsoleChat(runtime.guide, runtime.escalator, sys.stdout)
-        wakeups = Wakeups(runtime.settings.env.database_url, runtime.escalator.fire)
+        wakeups = Wakeups(
+            runtime.settings.env.database_url, runtime.escalator.fire, clock=runtime.clock
+        )
         runtime.escalator.messenger = chat
         runtime.escalator.wakeup = wakeups
         await wakeups.start()
@@ -176,6 +178,7 @@ def _chat(school: str, language: str | None) -> None:
             await runtime.escalator.recover()
             await chat.run(member_id, stdin_reader)
         finally:
+            await runtime.escalator.settle()
             await wakeups.shutdown()
 
     _with_runtime(work)

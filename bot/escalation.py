@@ -8,13 +8,16 @@ in between is caught up at start-up by :meth:`Escalator.recover`.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -158,6 +161,9 @@ class Escalator:
         self.wakeup: Wakeup = NoWakeup()
         self.messenger: Messenger | None = None
         self.guide: Guide | None = None
+        self.closing = False
+        self._applying: asyncio.Future[None] | None = None
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # ---- called by the guide inside its transaction ---------------------------------------
 
@@ -194,12 +200,15 @@ class Escalator:
         escalations = Escalations(session)
         next_at = now + self.policy.stalled_after
         row = await escalations.start(incident_id, EscalationKind.STALLED, now, next_at)
+        # A running timer keeps its wake-up: when it comes, fire() finds the chain not due yet
+        # and sets it for the new time. One job store write per period, not one per step.
+        running = row.stopped_at is None and row.next_at is not None and row.started_at != now
         row.stopped_at = None
         row.stop_reason = None
         row.sent = 0
         row.next_at = next_at
         await session.flush()
-        return [Wake(row.id, next_at)]
+        return [] if running else [Wake(row.id, next_at)]
 
     async def alert(
         self, session: AsyncSession, incident_id: int, reason: str, now: datetime, language: str
@@ -228,13 +237,46 @@ class Escalator:
             return [Wake(row.id, now)], text("officer.coordinators", language, school=school_name)
         return [Wake(row.id, now)], text("officer.none", language, school=school_name)
 
+    def apply_soon(self, wakes: Sequence[Wake]) -> None:
+        """:meth:`apply` in the background, in order, so replies do not wait for the scheduler's
+        job store (a write to the database of its own)."""
+        if not wakes:
+            return
+        previous = self._applying
+
+        async def after_previous() -> None:
+            if previous is not None:
+                await previous
+            await self.apply(wakes)
+
+        self._applying = asyncio.ensure_future(after_previous())
+
+    async def settle(self) -> None:
+        """Wait until every wake-up handed to :meth:`apply_soon` is applied."""
+        while self._applying is not None:
+            applying = self._applying
+            await applying
+            if self._applying is applying:
+                self._applying = None
+
     async def apply(self, wakes: Sequence[Wake]) -> None:
-        """Carry out wake-ups once their transaction is committed."""
+        """Carry out wake-ups once their transaction is committed.
+
+        Never raises: the chains are already saved, and a wake-up the scheduler could not store
+        (its database unreachable) is put back by the next :meth:`resync`.
+        """
         for wake in wakes:
-            if wake.at is None:
-                await self.wakeup.cancel(wake.escalation_id)
-            else:
-                await self.wakeup.schedule(wake.escalation_id, wake.at)
+            try:
+                if wake.at is None:
+                    await self.wakeup.cancel(wake.escalation_id)
+                else:
+                    await self.wakeup.schedule(wake.escalation_id, wake.at)
+            except Exception as error:  # any scheduler failure is healed later
+                log.warning(
+                    "could not store the wake-up of chain %s (%s); the next resync restores it",
+                    wake.escalation_id,
+                    error,
+                )
 
     # ---- recipients ------------------------------------------------------------------------
 
@@ -263,12 +305,62 @@ class Escalator:
     # ---- wake-ups --------------------------------------------------------------------------
 
     async def fire(self, escalation_id: int) -> None:
-        """A chain's wake-up: send what is due, then schedule the next one."""
+        """A chain's wake-up: send what is due, then schedule the next one.
+
+        One wake-up per chain at a time. When the database cannot be reached the work is tried
+        again after a pause (1 s, doubling up to a minute) until it succeeds or the program
+        stops; a retry first resends the chain's messages left pending by the failed attempt.
+        """
+        async with self._chain_lock(escalation_id):
+            pause = 1.0
+            retry = False
+            while True:
+                try:
+                    await self._fire(escalation_id, retry)
+                    return
+                except (SQLAlchemyError, OSError) as error:
+                    if self.closing:
+                        raise
+                    log.warning(
+                        "wake-up of chain %s failed (%s); trying again in %.0f s",
+                        escalation_id,
+                        type(error).__name__,
+                        pause,
+                    )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 60.0)
+                retry = True
+
+    def _chain_lock(self, escalation_id: int) -> asyncio.Lock:
+        lock = self._locks.get(escalation_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[escalation_id] = lock
+        return lock
+
+    async def _fire(self, escalation_id: int, retry: bool) -> None:
+        now = self.clock.now()
         async with self.sessions() as session, session.begin():
-            row = await Escalations(session).get(escalation_id)
-            if row is None or row.stopped_at is not None or row.next_at is None:
+            escalations = Escalations(session)
+            row = await escalations.get(escalation_id)
+            if row is None:
                 return
+            pending = (
+                [self._send_of(d, row) for d in await escalations.undelivered(escalation_id)]
+                if retry
+                else []
+            )
             kind = row.kind
+            next_at = row.next_at
+            stopped = row.stopped_at is not None
+        await self._send_all(pending)
+        if stopped or next_at is None:
+            return
+        if next_at > now:
+            # A stray wake-up (an old job put back, a retry after the chain moved on): nothing
+            # is due yet, so only make sure the real one is there.
+            await self.apply([Wake(escalation_id, next_at)])
+            return
         if kind is EscalationKind.OFFICER_ALERT:
             plan = await self._fire_alert(escalation_id)
         else:
@@ -588,7 +680,7 @@ class Escalator:
                     member_id=professional.id,
                     data={"text": aware},
                 )
-        await self.wakeup.cancel(escalation_id)
+        await self.apply([Wake(escalation_id, None)])
         await self._close_alerts(edits, recipients, member.display_name, now)
         if aware is not None and professional is not None and self.messenger is not None:
             try:
@@ -636,3 +728,15 @@ class Escalator:
         await self._send_all(sends)
         created, removed = await self.wakeup.reconcile(running)
         return len(sends), created, removed
+
+    async def resync(self) -> tuple[int, int]:
+        """Match the stored wake-ups to the running chains (periodically, while serving).
+
+        Heals a wake-up lost while the database was unreachable; an overdue chain's wake-up is
+        put back at its past time, so it runs at once. Returns (created, removed).
+        """
+        async with self.sessions() as session:
+            running = [
+                (r.id, r.next_at) for r in await Escalations(session).running() if r.next_at
+            ]
+        return await self.wakeup.reconcile(running)

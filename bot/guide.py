@@ -6,6 +6,8 @@ event, call :meth:`Guide.handle`, and deliver the :class:`Outcome`.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -81,6 +83,16 @@ class Guide:
         self.config = config
         self.escalator = escalator
         self.interpreter = interpreter
+        # One event at a time per member: a reminder and a button press for the same person
+        # must not both load the conversation and the later save undo the earlier one.
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, member_id: int) -> asyncio.Lock:
+        lock = self._locks.get(member_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[member_id] = lock
+        return lock
 
     # ---- members --------------------------------------------------------------------------------
 
@@ -132,6 +144,10 @@ class Guide:
         """Apply an event to a member's conversation, in one transaction."""
         if isinstance(event, UserSaid) and event.intent is None and self.interpreter is not None:
             event = await self.understand(event.text)
+        async with self._lock(member_id):
+            return await self._handle(member_id, event)
+
+    async def _handle(self, member_id: int, event: Event) -> Outcome:
         now = self.clock.now()
         async with self.sessions() as session, session.begin():
             member = await Members(session).get(member_id)
@@ -156,7 +172,7 @@ class Guide:
                         queue.append(follow)
             await conversations.save(member_id, _jsonable(state.to_dict()), now)
             run.outcome.language = state.language
-        await self.escalator.apply(run.wakes)
+        self.escalator.apply_soon(run.wakes)
         return run.outcome
 
     async def understand(self, text: str) -> UserSaid:

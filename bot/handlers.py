@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import html
 import logging
 import re
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import (
     BotCommand,
     BotCommandScopeDefault,
@@ -47,6 +53,8 @@ from dialogues.events import (
 from storage.models import Member, Role
 
 log = logging.getLogger(__name__)
+
+Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
 MEDIA = (
     filters.PHOTO
@@ -101,30 +109,88 @@ class TelegramFront:
         self.dashboard_url = dashboard_url
         self.default_language = guide.config.default_language
         self.messenger: Messenger | None = None
+        # How long an update is tried again while the database is unreachable.
+        self.patience = 300.0
 
     def install(self, app: Application) -> None:  # type: ignore[type-arg]
         """Register the handlers, groups first so nothing else answers there."""
         self.messenger = TelegramMessenger(app.bot)
         self.escalator.messenger = self.messenger
         private = filters.ChatType.PRIVATE
-        app.add_handler(ChatMemberHandler(self.on_my_membership, ChatMemberHandler.MY_CHAT_MEMBER))
-        app.add_handler(MessageHandler(~private & filters.UpdateType.MESSAGES, self.on_group))
-        app.add_handler(MessageHandler(private & MEDIA, self.on_media))
-        app.add_handler(CommandHandler("start", self.on_start, filters=private))
-        app.add_handler(CommandHandler("incident", self.on_incident, filters=private))
-        app.add_handler(CommandHandler("incidents", self.on_incidents, filters=private))
-        app.add_handler(CommandHandler("dashboard", self.on_dashboard, filters=private))
-        app.add_handler(CommandHandler("status", self.on_command, filters=private))
-        app.add_handler(CommandHandler("help", self.on_command, filters=private))
-        app.add_handler(CommandHandler("cancel", self.on_command, filters=private))
-        app.add_handler(CommandHandler("lang", self.on_command, filters=private))
-        app.add_handler(CallbackQueryHandler(self.on_button))
+        steady = self._steady
         app.add_handler(
-            MessageHandler(private & filters.UpdateType.MESSAGE & ~filters.COMMAND, self.on_text)
+            ChatMemberHandler(steady(self.on_my_membership), ChatMemberHandler.MY_CHAT_MEMBER)
         )
         app.add_handler(
-            MessageHandler(private & filters.UpdateType.MESSAGE & filters.COMMAND, self.on_unknown)
+            MessageHandler(~private & filters.UpdateType.MESSAGES, steady(self.on_group))
         )
+        app.add_handler(MessageHandler(private & MEDIA, steady(self.on_media)))
+        app.add_handler(CommandHandler("start", steady(self.on_start), filters=private))
+        app.add_handler(CommandHandler("incident", steady(self.on_incident), filters=private))
+        app.add_handler(CommandHandler("incidents", steady(self.on_incidents), filters=private))
+        app.add_handler(CommandHandler("dashboard", steady(self.on_dashboard), filters=private))
+        app.add_handler(CommandHandler("status", steady(self.on_command), filters=private))
+        app.add_handler(CommandHandler("help", steady(self.on_command), filters=private))
+        app.add_handler(CommandHandler("cancel", steady(self.on_command), filters=private))
+        app.add_handler(CommandHandler("lang", steady(self.on_command), filters=private))
+        app.add_handler(CallbackQueryHandler(steady(self.on_button)))
+        app.add_handler(
+            MessageHandler(
+                private & filters.UpdateType.MESSAGE & ~filters.COMMAND, steady(self.on_text)
+            )
+        )
+        app.add_handler(
+            MessageHandler(
+                private & filters.UpdateType.MESSAGE & filters.COMMAND, steady(self.on_unknown)
+            )
+        )
+
+    def _steady(self, handler: Callback) -> Callback:
+        """``handler``, handled again after a pause while the database cannot be reached.
+
+        Each handler writes in one transaction (what follows the commit does not raise on a
+        database error), so a failed attempt left nothing behind and running it again is safe.
+        Pauses double from half a second up to 30 s; after ``self.patience`` seconds the person
+        is told their message was not taken into account.
+        """
+
+        @functools.wraps(handler)
+        async def steady(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            pause = 0.5
+            deadline = time.monotonic() + self.patience
+            while True:
+                try:
+                    await handler(update, context)
+                    return
+                except (SQLAlchemyError, OSError) as error:
+                    if time.monotonic() + pause > deadline:
+                        log.error("gave up on update %s: %s", update.update_id, error)
+                        await self._unavailable(update)
+                        return
+                    log.warning(
+                        "update %s: database unreachable (%s); trying again in %.1f s",
+                        update.update_id,
+                        type(error).__name__,
+                        pause,
+                    )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 30.0)
+
+        return steady
+
+    async def _unavailable(self, update: Update) -> None:
+        """Tell the person their message could not be recorded (no database needed)."""
+        user = update.effective_user
+        chat = update.effective_chat
+        if user is None or chat is None or chat.type != ChatType.PRIVATE:
+            return
+        language = language_for(user.language_code, self.default_language)
+        try:
+            await self._messenger().send(
+                chat.id, self.guide.text("service.unavailable", language), protect=False
+            )
+        except DeliveryError as error:
+            log.warning("could not say the service is unavailable: %s", error)
 
     async def set_commands(self, app: Application) -> None:  # type: ignore[type-arg]
         """Publish the command menu in French and English."""
@@ -159,7 +225,7 @@ class TelegramFront:
         key = "not_enrolled" if member is None else "enroll.inactive"
         language = member.language if member else self._language(update)
         if update.callback_query:
-            await update.callback_query.answer()
+            await _answer(update.callback_query)
         await self._send(chat.id, self.guide.text(key, language), protect=False)
         return None
 
@@ -290,7 +356,7 @@ class TelegramFront:
         if query is None:
             return
         if query.message is not None and query.message.chat.type != ChatType.PRIVATE:
-            await query.answer()
+            await _answer(query)
             return
         member = await self._member(update)
         if member is None or query.message is None:
@@ -302,11 +368,15 @@ class TelegramFront:
         if data.startswith(FOLLOW_UP_PREFIX) and isinstance(query.message, Message):
             await self._follow_up(query, query.message, member, data[len(FOLLOW_UP_PREFIX) :])
             return
-        if data == START_BUTTON and member.role in OPENERS:
-            outcome = await self.guide.start_incident(member.id)
-        else:
-            outcome = await self.guide.handle(member.id, ButtonPressed(data))
-        await query.answer()
+        # Stop the button's spinner while the step is worked out, not after.
+        answering = asyncio.ensure_future(_answer(query))
+        try:
+            if data == START_BUTTON and member.role in OPENERS:
+                outcome = await self.guide.start_incident(member.id)
+            else:
+                outcome = await self.guide.handle(member.id, ButtonPressed(data))
+        finally:
+            await answering
         if outcome.choice is not None and isinstance(query.message, Message):
             await self._close(query.message, outcome.choice.text)
         await self._deliver(query.message.chat.id, outcome)
@@ -355,9 +425,9 @@ class TelegramFront:
         """A button of an /incidents card."""
         incident, _, action = raw.partition(":")
         result = await self.follow_up.act(
-            member, int(incident) if incident.isdigit() else 0, action
+            member, int(incident) if incident.isdecimal() else 0, action
         )
-        await query.answer(result.answer)
+        await _answer(query, result.answer)
         if result.card is not None:
             try:
                 await self._messenger().edit(
@@ -371,11 +441,11 @@ class TelegramFront:
 
     async def _acknowledge(self, query: CallbackQuery, member: Member, raw: str) -> None:
         """Acknowledge button of an alert: only its addressee may press it."""
-        result = await self.escalator.acknowledge(int(raw) if raw.isdigit() else 0, member.id)
+        result = await self.escalator.acknowledge(int(raw) if raw.isdecimal() else 0, member.id)
         if result.result is Ack.DONE:
-            await query.answer()
+            await _answer(query)
         else:
-            await query.answer(result.popup or None, show_alert=bool(result.popup))
+            await _answer(query, result.popup or None, show_alert=bool(result.popup))
 
     async def _close(self, message: Message, choice: str) -> None:
         """Show the choice under the pressed message and remove its buttons."""
@@ -407,3 +477,14 @@ class TelegramFront:
             await self._messenger().send(chat_id, text, buttons, protect=protect)
         except DeliveryError as error:
             log.warning("reply to chat %s not delivered: %s", chat_id, error)
+
+
+async def _answer(
+    query: CallbackQuery, text: str | None = None, *, show_alert: bool = False
+) -> None:
+    """Answer a button press, best effort: the spinner stops by itself after a while, and a
+    failed answer must not keep the next step (already saved) from being sent."""
+    try:
+        await query.answer(text, show_alert=show_alert)
+    except TelegramError as error:
+        log.info("could not answer a button press: %s", error)

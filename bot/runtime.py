@@ -68,5 +68,6 @@ class Runtime:
 
     async def close(self) -> None:
         """Release the database connections and the NLU's."""
+        await self.escalator.settle()
         await self.interpreter.aclose()
         await self.engine.dispose()

@@ -26,6 +26,8 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.clock import Clock, SystemClock
+
 log = logging.getLogger(__name__)
 
 JOB_PREFIX = "escalation-"
@@ -65,12 +67,21 @@ def sync_url(database_url: str) -> str:
 class Wakeups:
     """Schedules, cancels and reconciles escalation jobs."""
 
-    def __init__(self, database_url: str, handler: Handler, key: str = "default") -> None:
+    def __init__(
+        self,
+        database_url: str,
+        handler: Handler,
+        key: str = "default",
+        clock: Clock | None = None,
+    ) -> None:
         self.key = key
+        self.clock: Clock = clock or SystemClock()
         self.handler = handler
         self.closing = False
         self.running: set[asyncio.Task[None]] = set()
-        self.store = SQLAlchemyJobStore(url=sync_url(database_url))
+        self.store = SQLAlchemyJobStore(
+            url=sync_url(database_url), engine_options={"pool_pre_ping": True}
+        )
         self.scheduler = BackgroundScheduler(
             jobstores={"default": self.store},
             executors={"default": ThreadPoolExecutor(8)},
@@ -83,6 +94,12 @@ class Wakeups:
         self.closing = False
         _handlers[self.key] = (asyncio.get_running_loop(), self._run)
         await asyncio.to_thread(self.scheduler.start)
+
+    async def _run_now(self, escalation_id: int) -> None:
+        try:
+            await self.handler(escalation_id)
+        except Exception:
+            log.exception("wake-up of chain %s failed", escalation_id)
 
     async def _run(self, escalation_id: int) -> None:
         task = asyncio.current_task()
@@ -110,7 +127,17 @@ class Wakeups:
         _handlers.pop(self.key, None)
 
     async def schedule(self, escalation_id: int, at: datetime) -> None:
-        """Wake escalation ``escalation_id`` at ``at`` (replacing any earlier wake-up)."""
+        """Wake escalation ``escalation_id`` at ``at`` (replacing any earlier wake-up).
+
+        A wake-up already due runs at once on the event loop, without a trip through the job
+        store: the chain's row is what counts, and a restart runs an overdue chain anyway.
+        """
+        if at <= self.clock.now() and not self.closing:
+            # A stored job left for this chain may still come: the chain finds itself not due.
+            task = asyncio.create_task(self._run_now(escalation_id))
+            self.running.add(task)
+            task.add_done_callback(self.running.discard)
+            return
         await asyncio.to_thread(self._schedule, escalation_id, at)
 
     async def cancel(self, escalation_id: int) -> None:
@@ -158,7 +185,9 @@ class Wakeups:
             self._cancel(escalation_id)
             removed += 1
         for escalation_id, at in wanted.items():
-            if existing.get(escalation_id) != at:
+            # A wake-up set earlier than the chain's time is fine (the chain re-arms it).
+            stored = existing.get(escalation_id)
+            if stored is None or stored > at:
                 self._schedule(escalation_id, at)
                 created += escalation_id not in existing
         return created, removed

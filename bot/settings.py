@@ -92,6 +92,8 @@ class Telegram(_Section):
     bot_username: str | None = None
     connect_timeout: Duration = timedelta(seconds=10)
     read_timeout: Duration = timedelta(seconds=10)
+    concurrent_updates: int = Field(default=32, ge=1, le=256)
+    max_messages_per_second: int = Field(default=30, ge=0, le=1000)
 
 
 class Nlu(_Section):

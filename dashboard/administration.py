@@ -86,7 +86,7 @@ async def officers(visit: Visit) -> Response:
 
 
 def _member_id(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isdecimal() else None
 
 
 @page(COORDINATORS)

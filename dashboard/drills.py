@@ -74,7 +74,7 @@ async def press(visit: Visit) -> Response:
     """Press a button of the chat."""
     line = visit.field("line")
     data = visit.field("data")[:64]
-    await _simulator(visit).press(data, visit.language, int(line) if line.isdigit() else None)
+    await _simulator(visit).press(data, visit.language, int(line) if line.isdecimal() else None)
     await _audited(visit, "press", data)
     return _back()
 
@@ -101,7 +101,7 @@ async def acknowledge(visit: Visit) -> Response:
     """Acknowledge an alert as the officer it went to."""
     member = visit.field("member")
     data = visit.field("data")[:64]
-    if member.isdigit():
+    if member.isdecimal():
         await _simulator(visit).acknowledge(data, int(member))
         await _audited(visit, "acknowledge", data)
     return _back()
@@ -111,7 +111,7 @@ async def acknowledge(visit: Visit) -> Response:
 async def forward(visit: Visit) -> Response:
     """Move the simulated time forward."""
     minutes = visit.field("minutes")
-    if minutes.isdigit() and int(minutes) in FORWARD_CHOICES:
+    if minutes.isdecimal() and int(minutes) in FORWARD_CHOICES:
         await _simulator(visit).forward(int(minutes))
         await _audited(visit, "forward", minutes)
     return _back()

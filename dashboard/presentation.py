@@ -91,7 +91,7 @@ def button_label(
     spec = step.button(button_id)
     if spec is not None:
         return protocol.text(spec.label, language)
-    if step.input == "device_count" and button_id.isdigit():
+    if step.input == "device_count" and button_id.isdecimal():
         return button_id
     return data
 

@@ -386,7 +386,7 @@ class Simulator:
 
     async def _acknowledge(self, data: str, member_id: int) -> None:
         number = data[len(ACK_PREFIX) :]
-        if not number.isdigit():
+        if not number.isdecimal():
             return
         result = await self.escalator.acknowledge(int(number), member_id)
         if result.popup:
@@ -395,6 +395,7 @@ class Simulator:
     async def _settle(self) -> None:
         """Fire every wake-up that is due, then sort the kept messages by recipient."""
         for _ in range(MAX_FIRES):
+            await self.escalator.settle()
             due = self.wakeups.due(self.clock.now())
             if not due:
                 break

@@ -282,7 +282,7 @@ def _button(protocol: Protocol, state: State, data: str, now: datetime) -> Resul
         state, shown = _enter(protocol, replace(state, school=school), current.next)
         return state, [_chosen(protocol, state, school.name, now), *shown]
     spec = current.button(button_id)
-    numeric = button_id.isdigit() and int(button_id) <= 99
+    numeric = button_id.isdecimal() and int(button_id) <= 99
     if spec is None and current.input == "device_count" and numeric:
         count = str(int(button_id))
         spec = ButtonSpec(id=count, label="", next=current.buttons[0].next)
@@ -415,7 +415,7 @@ def _said(protocol: Protocol, state: State, event: UserSaid, now: datetime) -> R
         return _cancel(protocol, state, text, now)
     idle = state.step is None or protocol.step(state.step).terminal
     current = None if idle or state.step is None else protocol.step(state.step)
-    if current is not None and current.input == "device_count" and text.isdigit():
+    if current is not None and current.input == "device_count" and text.isdecimal():
         if int(text) > 99:
             return state, [
                 Say(protocol.text("devices.invalid", language), _buttons(protocol, state, current))
@@ -533,7 +533,7 @@ def _confirm(
     if step_id == "devices":
         rows = _buttons(protocol, state, current)
         count = event.entity("device_count")
-        if count is not None and count.isdigit() and int(count) <= 99:
+        if count is not None and count.isdecimal() and int(count) <= 99:
             label = protocol.text("confirm.devices_count", language, count=count)
             rows = ((Button(label, _callback(state, current.id, str(int(count)))),), *rows)
         return [Say(protocol.text("confirm.devices", language), rows)]

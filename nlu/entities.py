@@ -80,7 +80,7 @@ class EntityExtractor:
         for match in _DEVICE_COUNT.finditer(text):
             raw = match["count"]
             value = NUMBER_WORDS.get(raw.lower(), raw.lstrip("0") or "0")
-            if raw.isdigit() and not 1 <= int(raw) <= 50:
+            if raw.isdecimal() and not 1 <= int(raw) <= 50:
                 continue
             entities.append(Entity(DEVICE_COUNT, value, match.start("count"), match.end("count")))
         return entities

@@ -20,6 +20,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: ConnectionPoolEntry) -> None:
+    # The driver's own implicit BEGIN is turned off: _sqlite_begin starts every transaction.
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -27,14 +29,30 @@ def _sqlite_pragmas(dbapi_connection: object, _record: ConnectionPoolEntry) -> N
     cursor.close()
 
 
+def _sqlite_begin(connection: Connection) -> None:
+    """Take SQLite's write lock when a transaction starts, not at its first write.
+
+    With a deferred BEGIN, a transaction that read before another one committed cannot write
+    any more ("database is locked" at once, no busy wait); updates of different people are
+    handled concurrently, so every transaction queues for the lock instead (busy_timeout).
+    """
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for a SQLite file or a PostgreSQL server."""
     if url.startswith("sqlite"):
         database = url.split("///", 1)[1] if "///" in url else ""
+        options: dict[str, int] = {}
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+            # One connection, handed out in turn: SQLite writes one transaction at a time
+            # anyway, and queueing in the program is fair and prompt where SQLite's busy wait
+            # polls. (An in-memory database is one shared connection already.)
+            options = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
+        engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
 

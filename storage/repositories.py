@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, false, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, Select, false, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -268,6 +267,10 @@ class StatusError(Exception):
     """An incident's status may only move forward."""
 
 
+# Key of the PostgreSQL advisory lock taken while the next incident number of a year is chosen.
+INCIDENT_NUMBER_LOCK = 0x5358_0000_0000
+
+
 class Incidents:
     """Incidents and their status."""
 
@@ -275,39 +278,39 @@ class Incidents:
         self.session = session
 
     async def open(self, school_id: str, opened_by: int, drill: bool, now: datetime) -> Incident:
-        """Open an incident with the next public code of the year (SX-2026-0001)."""
-        for _attempt in range(5):
-            number = (
-                await self.session.scalar(
-                    select(func.coalesce(func.max(Incident.number), 0)).where(
-                        Incident.year == now.year
-                    )
-                )
-                or 0
-            ) + 1
-            incident = Incident(
-                code=f"SX-{now.year}-{number:04d}",
-                year=now.year,
-                number=number,
-                school_id=school_id,
-                opened_by=opened_by,
-                status=IncidentStatus.OPEN,
-                drill=drill,
-                opened_at=now,
-                updated_at=now,
+        """Open an incident with the next public code of the year (SX-2026-0001).
+
+        Incidents opened at the same moment take their numbers one after the other: SQLite has
+        a single writer; on PostgreSQL a lock held until the transaction ends serialises the
+        openers of the year (the unique constraint stays the last guard).
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"),
+                {"key": INCIDENT_NUMBER_LOCK + now.year},
             )
-            if self.session.get_bind().dialect.name == "sqlite":
-                # SQLite has a single writer at a time, so the number cannot be taken meanwhile.
-                self.session.add(incident)
-                await self.session.flush()
-                return incident
-            try:
-                async with self.session.begin_nested():
-                    self.session.add(incident)
-            except IntegrityError:
-                continue
-            return incident
-        raise RuntimeError("could not allocate an incident code")
+        number = (
+            await self.session.scalar(
+                select(func.coalesce(func.max(Incident.number), 0)).where(
+                    Incident.year == now.year
+                )
+            )
+            or 0
+        ) + 1
+        incident = Incident(
+            code=f"SX-{now.year}-{number:04d}",
+            year=now.year,
+            number=number,
+            school_id=school_id,
+            opened_by=opened_by,
+            status=IncidentStatus.OPEN,
+            drill=drill,
+            opened_at=now,
+            updated_at=now,
+        )
+        self.session.add(incident)
+        await self.session.flush()
+        return incident
 
     async def get(self, incident_id: int) -> Incident | None:
         """The incident with this id."""
@@ -541,11 +544,13 @@ class Escalations:
         )
         return result.all()
 
-    async def undelivered(self) -> Sequence[Delivery]:
-        """Messages recorded as about to be sent whose sending never finished (a crash)."""
-        result = await self.session.scalars(
-            select(Delivery).where(Delivery.status == "pending").order_by(Delivery.id)
-        )
+    async def undelivered(self, escalation_id: int | None = None) -> Sequence[Delivery]:
+        """Messages recorded as about to be sent whose sending never finished (a crash), of
+        every chain or of one."""
+        query = select(Delivery).where(Delivery.status == "pending")
+        if escalation_id is not None:
+            query = query.where(Delivery.escalation_id == escalation_id)
+        result = await self.session.scalars(query.order_by(Delivery.id))
         return result.all()
 
 

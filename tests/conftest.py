@@ -132,10 +132,12 @@ def scheduled(runtime: Runtime) -> dict[int, Any]:
 async def fire_due(runtime: Runtime) -> int:
     """Run every wake-up due at the frozen clock's time, as the scheduler would; count them."""
     fired = 0
+    await runtime.escalator.settle()
     jobs = scheduled(runtime)
     while due := sorted(e for e, at in jobs.items() if at <= runtime.clock.now()):
         for escalation_id in due:
             jobs.pop(escalation_id, None)
             await runtime.escalator.fire(escalation_id)
+            await runtime.escalator.settle()
             fired += 1
     return fired

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -103,6 +104,21 @@ async def test_incident_codes_count_per_year(runtime: Runtime, clock: FrozenCloc
         async with runtime.sessions() as session, session.begin():
             codes.append((await Incidents(session).open("nord", pro.id, False, when)).code)
     assert codes == ["SX-2026-0001", "SX-2026-0002", "SX-2027-0001"]
+
+
+async def test_incidents_opened_at_the_same_moment_get_distinct_codes(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    pro = await add_member(runtime, Role.PROFESSIONAL, ("nord",), 555)
+
+    async def open_one() -> str:
+        async with runtime.sessions() as session, session.begin():
+            incident = await Incidents(session).open("nord", pro.id, False, clock.now())
+            await asyncio.sleep(0.01)  # still in its transaction while the others open theirs
+            return incident.code
+
+    codes = await asyncio.gather(*(open_one() for _ in range(12)))
+    assert sorted(codes) == [f"SX-2026-{n:04d}" for n in range(1, 13)]
 
 
 async def test_status_only_moves_forward(runtime: Runtime, clock: FrozenClock) -> None:

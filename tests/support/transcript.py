@@ -33,11 +33,13 @@ class Transcript:
     async def start(self) -> Outcome:
         """/incident."""
         self.outcomes.append(await self.guide.start_incident(self.member_id))
+        await self.guide.escalator.settle()  # its wake-ups, as the running program would
         return self.last
 
     async def send(self, event: Event) -> Outcome:
         """Any event."""
         self.outcomes.append(await self.guide.handle(self.member_id, event))
+        await self.guide.escalator.settle()
         return self.last
 
     async def press(self, label: str) -> Outcome:
