@@ -10,13 +10,15 @@ PYTEST_ARGS ?=
 export SEXTO_TEST_RASA_BIN = $(RASA)
 export SEXTO_TEST_RASA_MODEL = $(RASA_MODEL)
 
-.PHONY: help run test lint format check uv clean bench-reminders
+.PHONY: help run test lint format check uv clean bench bench-reminders chaos
 
 help:
 	@echo "make run    the assistant (local console chat without TELEGRAM_BOT_TOKEN)"
 	@echo "make test   the whole test suite"
 	@echo "make lint   ruff and mypy"
 	@echo "make rasa-env rasa-train rasa-start rasa-stop nlu-eval   the Rasa NLU server (nlu/nlu.mk)"
+	@echo "make bench  the load benchmark: N professionals at once, against an echo bot (~25 min)"
+	@echo "make chaos  the chaos suite with 50 kill -9 trials (make test runs 5)"
 	@echo "make bench-reminders   911-reminder lateness"
 
 # The locked environment in .venv, rebuilt when pyproject.toml or uv.lock change.
@@ -44,6 +46,18 @@ lint: .venv/.synced
 format: .venv/.synced
 	$(UV_RUN) ruff check --fix .
 	$(UV_RUN) ruff format .
+
+# N = 10, 50, 200 simulated professionals against the real bot on SQLite and PostgreSQL and an
+# echo bot (the floor); NLU parse latency (Rasa too when `make rasa-start` is serving); a table,
+# then one JSON object as the last line. BENCH_ARGS passes options (python -m bench --help).
+BENCH_ARGS ?=
+bench: .venv/.synced
+	PTB_TIMEDELTA=1 $(UV_RUN) python -m bench $(BENCH_ARGS)
+
+# The chaos suite alone, with 50 kill -9 trials (SEXTO_CHAOS_SEED=... replays a run).
+CHAOS_TRIALS ?= 50
+chaos: .venv/.synced
+	SEXTO_CHAOS_TRIALS=$(CHAOS_TRIALS) $(UV_RUN) pytest tests/chaos $(PYTEST_ARGS)
 
 # 911-reminder lateness through the real bot process and a local Bot API server (about 1 min).
 bench-reminders: .venv/.synced
