@@ -50,34 +50,11 @@ BRUNO_EVENT = "BSECRET-4242"
 ODD = "\u200b\u200d\u200e\u200f\u202e\u2066\ufeff\u0301\u0327٣𝟘²①🧑\u200d💻🇨🇦ﷺ\ud7ff\U0010fffd"
 
 
-class FuzzServer(StampedBotApiServer):
-    """The local Bot API server, plus button presses with any data (forged callbacks)."""
-
-    def press_forged(self, user: dict[str, Any], message: dict[str, Any], data: str) -> str:
-        """The user sends a callback query with ``data`` from ``message``; returns its id."""
-
-        def forge() -> str:
-            self._next_callback_id += 1
-            query_id = str(self._next_callback_id)
-            query = {
-                "id": query_id,
-                "from": dict(user),
-                "message": dict(message),
-                "chat_instance": str(-abs(int(message["chat"]["id"]))),
-                "data": data,
-            }
-            self._callback_queries[query_id] = query
-            self._enqueue("callback_query", query)
-            return query_id
-
-        return self._snapshot(forge)
-
-
 @dataclass
 class Bench:
     """The running bot, the people, and what must never leak."""
 
-    server: FuzzServer
+    server: StampedBotApiServer
     bot: BotProcess
     users: dict[int, dict[str, Any]]
     secrets: tuple[str, ...]
@@ -96,7 +73,7 @@ class Bench:
         return self.server.sent_messages(chat)[-1]
 
 
-def _settle(server: FuzzServer, chats: tuple[int, ...], before: dict[int, int]) -> None:
+def _settle(server: StampedBotApiServer, chats: tuple[int, ...], before: dict[int, int]) -> None:
     """Wait until the update was fetched and the bot has been quiet for a moment."""
     server.wait_for_delivery_sync(15)
     quiet_since, deadline = time.monotonic(), time.monotonic() + 15
@@ -135,7 +112,7 @@ def assert_no_leak(bench: Bench, replies: dict[int, list[dict[str, Any]]]) -> No
             assert leaked == [], (chat, leaked, content[:300])
 
 
-def _walk(server: FuzzServer, user: dict[str, Any], labels: list[str]) -> None:
+def _walk(server: StampedBotApiServer, user: dict[str, Any], labels: list[str]) -> None:
     """/incident, then press each label on the bot's latest step."""
     chat = int(user["id"])
     server.send_text(user, "/incident")
@@ -156,7 +133,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
         Seat(OFFICER_WEST, Role.OFFICER, "west", "Officer West"),
         Seat(OFFICER_NORD, Role.OFFICER, "nord", "Officer Nord"),
     ]
-    server = FuzzServer(token=TOKEN, bot_username="sexto_chaos_bot")
+    server = StampedBotApiServer(token=TOKEN, bot_username="sexto_chaos_bot")
     server.start_in_thread()
     try:
         config = write_config(folder, escalation={"stalled_after": "1h"})

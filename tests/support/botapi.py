@@ -2509,6 +2509,23 @@ class BotApiServer:
         return copy.deepcopy(query)
 
     @_threadsafe
+    def press_forged(self, user: UserRef, message: JsonDict, data: str) -> str:
+        """A modified client: ``user`` sends a callback query with any ``data`` on ``message``
+        (a button it does not have, someone else's, or an old one); returns the query's id."""
+        self._next_callback_id += 1
+        query_id = str(self._next_callback_id)
+        query: JsonDict = {
+            "id": query_id,
+            "from": copy.deepcopy(self._user(user)),
+            "message": copy.deepcopy(dict(message)),
+            "chat_instance": str(-abs(int(message["chat"]["id"]))),
+            "data": data,
+        }
+        self._callback_queries[query_id] = query
+        self._enqueue("callback_query", query)
+        return query_id
+
+    @_threadsafe
     def send_update(self, update: Mapping[str, Any]) -> JsonDict:
         """Queue a raw update (its ``update_id`` is assigned by the server)."""
         fields = {k: v for k, v in update.items() if k != "update_id"}
