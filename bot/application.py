@@ -10,9 +10,11 @@ from telegram import Update
 from telegram.ext import AIORateLimiter, Application
 
 from bot.handlers import TelegramFront
+from bot.retention import RetentionService
 from bot.runtime import Runtime
 from bot.scheduler import Wakeups
 from bot.updates import PerPersonUpdateProcessor
+from bot.webhook import WebhookReceiver
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +89,12 @@ async def serve(runtime: Runtime, stop: asyncio.Event, poll_timeout: int = 25) -
             created,
             removed,
         )
+        retention = RetentionService(runtime.sessions, runtime.clock, runtime.settings.config)
+        await retention.start(wakeups)
         updater = app.updater
         if updater is None:  # pragma: no cover - the builder always makes one
             raise RuntimeError("the application has no updater")
+        receiver: WebhookReceiver | None = None
         if telegram.mode == "webhook":
             secret = runtime.settings.env.webhook_secret
             if not telegram.webhook_url or not secret:
@@ -97,14 +102,16 @@ async def serve(runtime: Runtime, stop: asyncio.Event, poll_timeout: int = 25) -
                     "webhook mode needs telegram.webhook_url in the config and "
                     "TELEGRAM_WEBHOOK_SECRET in the environment"
                 )
-            await updater.start_webhook(
-                listen=telegram.webhook_listen,
-                port=telegram.webhook_port,
-                url_path="telegram",
-                webhook_url=telegram.webhook_url,
-                secret_token=secret,
-                allowed_updates=Update.ALL_TYPES,
-            )
+            # Our own receiver rather than PTB's: it logs and counts every refused request.
+            receiver = WebhookReceiver(app, secret)
+            await receiver.start(telegram.webhook_listen, telegram.webhook_port)
+            try:
+                await app.bot.set_webhook(
+                    telegram.webhook_url, allowed_updates=Update.ALL_TYPES, secret_token=secret
+                )
+            except BaseException:
+                await receiver.stop()
+                raise
             log.info("@%s serving webhook on %s", me, telegram.webhook_url)
         else:
             await updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=poll_timeout)
@@ -117,5 +124,8 @@ async def serve(runtime: Runtime, stop: asyncio.Event, poll_timeout: int = 25) -
             await resyncing
             await runtime.escalator.settle()
             await wakeups.shutdown()
-            await updater.stop()
+            if receiver is not None:
+                await receiver.stop()
+            else:
+                await updater.stop()
             await app.stop()

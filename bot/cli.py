@@ -22,8 +22,10 @@ from dashboard.cli import admin as admin_commands
 from dashboard.clock import ShiftedClock
 from dashboard.options import DashboardOptions, dashboard_secret
 from nlu.cli import nlu as nlu_commands
-from storage.models import Role
+from storage.crypto import KeyRing, generate_key
+from storage.models import Base, Role
 from storage.repositories import Enrollment, Schools
+from storage.rotation import Progress, RotationError, rotate_keys
 
 T = TypeVar("T")
 
@@ -37,7 +39,10 @@ def _settings() -> Settings:
 
 def _with_runtime(work: Callable[[Runtime], Awaitable[T]], clock: Clock | None = None) -> T:
     """Build the runtime, run ``work`` on it, and close it."""
-    runtime = Runtime.create(_settings(), clock)
+    try:
+        runtime = Runtime.create(_settings(), clock)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
 
     async def main() -> T:
         try:
@@ -64,6 +69,9 @@ def main(verbose: bool) -> None:
     )
     for noisy in ("httpx", "apscheduler", "aiosqlite", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # python-telegram-bot's debug lines hold the bot token (in the API's address) and whole
+    # updates, so whatever people type: not written, even with -v.
+    logging.getLogger("telegram").setLevel(logging.INFO)
 
 
 @main.command()
@@ -244,6 +252,94 @@ async def _bot_username(runtime: Runtime) -> str | None:
         except TelegramError as error:
             click.echo(f"(could not ask Telegram for the bot's name: {error})", err=True)
     return runtime.settings.config.telegram.bot_username
+
+
+@main.group()
+def keys() -> None:
+    """Encryption keys of the transcripts: make a new one, re-encrypt with the newest."""
+
+
+@keys.command()
+def generate() -> None:
+    """Print a new encryption key."""
+    click.echo(generate_key())
+    click.echo(
+        "Put it first in SEXTO_ENCRYPTION_KEYS (comma-separated, newest first), keep the older "
+        "keys after it until `sexto keys rotate` has run, and keep a copy in a safe place: "
+        "without the key the transcripts cannot be read.",
+        err=True,
+    )
+
+
+@keys.command()
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Values re-encrypted per transaction.",
+)
+def rotate(batch_size: int) -> None:
+    """Re-encrypt every encrypted value with the first key of SEXTO_ENCRYPTION_KEYS."""
+    settings = _settings()
+    if not settings.env.encryption_keys:
+        raise click.ClickException(
+            "SEXTO_ENCRYPTION_KEYS is not set: put the new key first and the current ones after "
+            "it (`sexto keys generate` makes a key), then run this again"
+        )
+    ring = KeyRing(settings.env.encryption_keys)
+
+    def show(progress: Progress) -> None:
+        click.echo(f"  {progress.column}: {progress.seen}/{progress.total}", err=True)
+
+    async def work(runtime: Runtime) -> None:
+        await runtime.prepare_database()
+        try:
+            done = await rotate_keys(runtime.engine, ring, Base.metadata, batch_size, show)
+        except RotationError as error:
+            raise click.ClickException(
+                f"{error}\nNothing after this row was re-encrypted; what was done is kept."
+            ) from None
+        for progress in done:
+            changed = f", {progress.changed} changed meanwhile" if progress.changed else ""
+            click.echo(
+                f"{progress.column}: {progress.rotated} re-encrypted, "
+                f"{progress.current} already with the newest key{changed}"
+            )
+        rotated = sum(p.rotated for p in done)
+        current = sum(p.current for p in done)
+        click.echo(f"Re-encrypted {rotated} value(s) with the newest key; {current} already were.")
+        if ring.size > 1:
+            click.echo(
+                "Every value now opens with the first key alone: the older keys can be removed "
+                "from SEXTO_ENCRYPTION_KEYS (restart the bot after changing it)."
+            )
+
+    _with_runtime(work)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Only list what would go; change nothing.")
+def purge(dry_run: bool) -> None:
+    """Apply the retention periods of config.yml now (`sexto run` does it every night)."""
+    from bot.retention import RetentionService, plan_lines, report_lines
+
+    async def work(runtime: Runtime) -> None:
+        await runtime.prepare_database()
+        config = runtime.settings.config
+        service = RetentionService(runtime.sessions, runtime.clock, config)
+        failed = False
+        if dry_run:
+            lines = plan_lines(await service.plan(), config)
+        else:
+            report = await service.run("command")
+            lines, failed = report_lines(report, config), bool(report.failed)
+        for line in lines:
+            click.echo(line)
+        if failed:
+            raise click.exceptions.Exit(1)
+
+    _with_runtime(work)
 
 
 main.add_command(nlu_commands)

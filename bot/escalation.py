@@ -122,7 +122,7 @@ class _Send:
     protect: bool
     kind: str
     incident_id: int
-    member_id: int
+    member_id: int | None
     level: str
     seq: int
     reason: str = ""
@@ -478,7 +478,11 @@ class Escalator:
             assert row is not None  # noqa: S101 - checked by fire()
             incident = await Incidents(session).get(row.incident_id)
             number = row.sent + 1
-            if incident is None or incident.status not in OPEN_STATUSES:
+            if (
+                incident is None
+                or incident.status not in OPEN_STATUSES
+                or incident.opened_by is None
+            ):
                 await Escalations(session).stop(row, now, "incident_over")
                 return plan
             if kind is EscalationKind.CALL_911 and incident.status is not IncidentStatus.OPEN:
@@ -691,8 +695,8 @@ class Escalator:
 
     async def _close_alerts(
         self,
-        edits: Sequence[tuple[int | None, int | None, str, int]],
-        recipients: dict[int, Member | None],
+        edits: Sequence[tuple[int | None, int | None, str, int | None]],
+        recipients: dict[int | None, Member | None],
         name: str,
         now: datetime,
     ) -> None:

@@ -7,9 +7,10 @@ event, call :meth:`Guide.handle`, and deliver the :class:`Outcome`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -40,11 +41,15 @@ from storage.models import EventKind, Incident, IncidentStatus, Member, Role
 from storage.repositories import (
     Conversations,
     Enrollment,
+    EnrollmentAttempts,
     EnrollmentError,
+    EnrollmentProblem,
     Incidents,
     Members,
     Timeline,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -104,15 +109,56 @@ class Guide:
     async def enroll(
         self, code: str, telegram_user_id: int, display_name: str, language: str
     ) -> tuple[Member | None, str]:
-        """Redeem an enrollment code; returns the new member (or None) and what to say."""
+        """Redeem an enrollment code; returns the new member (or None) and what to say.
+
+        Wrong codes are counted per Telegram account: after ``enrollment.max_wrong_codes`` of
+        them within ``enrollment.wrong_code_window``, the account's attempts are refused for
+        ``enrollment.lockout`` without the code being looked at, even a right one.
+        """
         now = self.clock.now()
+        rules = self.config.enrollment
         async with self.sessions() as session, session.begin():
+            attempts = EnrollmentAttempts(session)
+            locked = await attempts.locked_until(telegram_user_id, now)
+            if locked is not None:
+                log.warning(
+                    "enrollment attempt refused: Telegram user %d is locked out until %s",
+                    telegram_user_id,
+                    locked.isoformat(timespec="seconds"),
+                )
+                return None, self._locked_out(locked, now, language)
             try:
                 member = await Enrollment(session).redeem(
                     code, telegram_user_id, display_name, language, now
                 )
             except EnrollmentError as error:
-                return None, self.protocol.text(f"enroll.{error.problem.value}", language)
+                refusal = self.protocol.text(f"enroll.{error.problem.value}", language)
+                if error.problem is EnrollmentProblem.ALREADY_ENROLLED:
+                    return None, refusal
+                count, until = await attempts.record_wrong(
+                    telegram_user_id,
+                    now,
+                    window=rules.wrong_code_window,
+                    limit=rules.max_wrong_codes,
+                    lockout=rules.lockout,
+                )
+                log.warning(
+                    "wrong enrollment code (%s) from Telegram user %d: %d of %d allowed in %s",
+                    error.problem.value,
+                    telegram_user_id,
+                    count,
+                    rules.max_wrong_codes,
+                    rules.wrong_code_window,
+                )
+                if until is None:
+                    return None, refusal
+                log.warning(
+                    "Telegram user %d locked out of enrollment until %s after %d wrong codes",
+                    telegram_user_id,
+                    until.isoformat(timespec="seconds"),
+                    count,
+                )
+                return None, f"{refusal}\n\n{self._locked_out(until, now, language)}"
             await Timeline(session).append(
                 at=now,
                 kind=EventKind.MEMBER_ENROLLED,
@@ -122,6 +168,13 @@ class Guide:
         role = "professional" if member.role in (Role.PROFESSIONAL, Role.ADMIN) else member.role
         text = self.protocol.text(f"welcome.{role}", language, name=member.display_name)
         return member, text
+
+    def _locked_out(self, until: datetime, now: datetime, language: str) -> str:
+        """Until when enrollment is refused, in local time (the minute after it ends)."""
+        zone = self.protocol.zone
+        shown = (until + timedelta(minutes=1, microseconds=-1)).astimezone(zone)
+        pattern = "%H:%M" if shown.date() == now.astimezone(zone).date() else "%Y-%m-%d %H:%M"
+        return self.protocol.text("enroll.locked", language, time=shown.strftime(pattern))
 
     def text(self, key: str, language: str, **params: object) -> str:
         """A text of the protocol."""

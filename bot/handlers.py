@@ -51,6 +51,7 @@ from dialogues.events import (
     UserSaid,
 )
 from storage.models import Member, Role
+from storage.repositories import row_id
 
 log = logging.getLogger(__name__)
 
@@ -291,11 +292,13 @@ class TelegramFront:
         if member is not None:
             key = "welcome.back" if member.active else "enroll.inactive"
             text = self.guide.text(key, language, name=member.display_name)
-        elif args and CODE.match(args[0]):
+        elif args:
+            # A malformed code is a wrong code too: it counts toward the lockout.
+            code = args[0] if CODE.match(args[0]) else ""
             name = user.full_name or user.username or str(user.id)
-            _, text = await self.guide.enroll(args[0], user.id, name, language)
+            _, text = await self.guide.enroll(code, user.id, name, language)
         else:
-            text = self.guide.text("not_enrolled" if not args else "enroll.unknown", language)
+            text = self.guide.text("not_enrolled", language)
         await self._send(message.chat_id, text, protect=False)
 
     async def on_incident(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -424,9 +427,7 @@ class TelegramFront:
     ) -> None:
         """A button of an /incidents card."""
         incident, _, action = raw.partition(":")
-        result = await self.follow_up.act(
-            member, int(incident) if incident.isdecimal() else 0, action
-        )
+        result = await self.follow_up.act(member, row_id(incident) or 0, action)
         await _answer(query, result.answer)
         if result.card is not None:
             try:
@@ -441,7 +442,7 @@ class TelegramFront:
 
     async def _acknowledge(self, query: CallbackQuery, member: Member, raw: str) -> None:
         """Acknowledge button of an alert: only its addressee may press it."""
-        result = await self.escalator.acknowledge(int(raw) if raw.isdecimal() else 0, member.id)
+        result = await self.escalator.acknowledge(row_id(raw) or 0, member.id)
         if result.result is Ack.DONE:
             await _answer(query)
         else:

@@ -10,12 +10,28 @@ from bot.clock import Clock, SystemClock
 from bot.escalation import Escalator
 from bot.follow_up import FollowUp
 from bot.guide import Guide
-from bot.settings import Settings
+from bot.settings import ConfigError, Environment, Settings
 from dialogues.protocol import Protocol, load_protocol
 from nlu.interpreters import SafeInterpreter, build_interpreter
 from nlu.settings import NluSettings
+from storage.crypto import KeyRing, KeyRingError, resolve_key_ring
 from storage.database import create_engine, migrate, session_factory
 from storage.repositories import SchoolRecord, Schools
+
+
+def key_ring(env: Environment) -> KeyRing:
+    """The keys of SEXTO_ENCRYPTION_KEYS; without them, local mode's key file (made once).
+
+    With a Telegram token and no keys the program refuses to start (ConfigError).
+    """
+    try:
+        return resolve_key_ring(
+            env.encryption_keys,
+            production=env.telegram_token is not None,
+            database_url=env.database_url,
+        )
+    except KeyRingError as error:
+        raise ConfigError(str(error)) from None
 
 
 @dataclass
@@ -36,7 +52,7 @@ class Runtime:
     def create(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
         """Wire the program from its settings."""
         clock = clock or SystemClock()
-        engine = create_engine(settings.env.database_url)
+        engine = create_engine(settings.env.database_url, key_ring(settings.env))
         sessions = session_factory(engine)
         protocol = load_protocol(zone=settings.config.zone)
         escalator = Escalator(protocol, sessions, clock, settings.config)

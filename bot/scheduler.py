@@ -4,7 +4,8 @@ The escalations table is the source of truth; a job only says "look at chain N a
 Jobs have deterministic ids (``escalation-N``), never expire when late
 (``misfire_grace_time=None``) and collapse when several runs are overdue (``coalesce``).
 At start-up :meth:`Wakeups.reconcile` recreates missing jobs, removes obsolete ones, and runs
-overdue ones at once.
+overdue ones at once. Daily jobs (the retention purge) are registered at each start under a
+fixed id with :meth:`Wakeups.every_day`.
 
 APScheduler 3's SQLAlchemy job store is synchronous. It runs in the scheduler's own thread
 (a BackgroundScheduler) and our calls into it go through ``asyncio.to_thread``, so the event
@@ -18,13 +19,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Iterable
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from bot.clock import Clock, SystemClock
 
@@ -32,10 +35,13 @@ log = logging.getLogger(__name__)
 
 JOB_PREFIX = "escalation-"
 Handler = Callable[[int], Coroutine[Any, Any, None]]
+Task = Callable[[], Coroutine[Any, Any, None]]
 
 # APScheduler stores a job's function by its import path, so the job function below must be a
 # module-level function; it hands the work to the handler the running program registered.
 _handlers: dict[str, tuple[asyncio.AbstractEventLoop, Handler]] = {}
+# The same for daily jobs, by scheduler key and job id.
+_tasks: dict[tuple[str, str], tuple[asyncio.AbstractEventLoop, Task]] = {}
 
 
 def wake(scheduler_key: str, escalation_id: int) -> None:
@@ -46,6 +52,17 @@ def wake(scheduler_key: str, escalation_id: int) -> None:
         return
     loop, handler = registered
     asyncio.run_coroutine_threadsafe(handler(escalation_id), loop).result()
+
+
+def run_task(scheduler_key: str, job: str) -> None:
+    """A stored daily job (in a scheduler thread): run its task on the program's event loop."""
+    registered = _tasks.get((scheduler_key, job))
+    if registered is None:
+        # Another command sharing the database (the console chat) does not run daily jobs.
+        log.info("job %s is not run by this process", job)
+        return
+    loop, task = registered
+    asyncio.run_coroutine_threadsafe(task(), loop).result()
 
 
 def job_id(escalation_id: int) -> str:
@@ -102,14 +119,47 @@ class Wakeups:
             log.exception("wake-up of chain %s failed", escalation_id)
 
     async def _run(self, escalation_id: int) -> None:
+        await self._tracked(self.handler(escalation_id))
+
+    async def _tracked(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as one of the jobs :meth:`shutdown` lets finish."""
         task = asyncio.current_task()
         if task is not None:
             self.running.add(task)
         try:
-            await self.handler(escalation_id)
+            await work
         finally:
             if task is not None:
                 self.running.discard(task)
+
+    async def every_day(
+        self, job: str, at: time, zone: ZoneInfo, task: Task, grace: timedelta
+    ) -> datetime:
+        """Run ``task`` every day at ``at`` (in ``zone``) under the fixed id ``job``, once started.
+
+        Registering again (at each start) replaces the stored job rather than adding one. Runs
+        that are late by less than ``grace`` still happen, several collapse into one
+        (``coalesce``); a run missed while the program was down is not made up here, so the
+        caller decides at start-up whether one is owed. Returns the next run time.
+        """
+        _tasks[(self.key, job)] = (asyncio.get_running_loop(), lambda: self._tracked(task()))
+        return await asyncio.to_thread(self._every_day, job, at, zone, grace)
+
+    def _every_day(self, job: str, at: time, zone: ZoneInfo, grace: timedelta) -> datetime:
+        if not self.scheduler.running:
+            raise RuntimeError("start the scheduler before registering a daily job")
+        added = self.scheduler.add_job(
+            run_task,
+            CronTrigger(hour=at.hour, minute=at.minute, timezone=zone),
+            args=[self.key, job],
+            id=job,
+            replace_existing=True,
+            coalesce=True,
+            misfire_grace_time=max(int(grace.total_seconds()), 1),
+            max_instances=1,
+        )
+        stored = self.scheduler.get_job(added.id)
+        return stored.next_run_time  # type: ignore[no-any-return]
 
     async def shutdown(self) -> None:
         """Let running jobs finish, then stop; stored jobs stay for the next start.
@@ -125,6 +175,8 @@ class Wakeups:
         # The scheduler's thread may have opened a connection while shutting down.
         self.store.engine.dispose()
         _handlers.pop(self.key, None)
+        for registered in [k for k in _tasks if k[0] == self.key]:
+            _tasks.pop(registered, None)
 
     async def schedule(self, escalation_id: int, at: datetime) -> None:
         """Wake escalation ``escalation_id`` at ``at`` (replacing any earlier wake-up).

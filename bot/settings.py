@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,12 +21,16 @@ from pydantic import (
     model_validator,
 )
 
+from storage.crypto import ENVIRONMENT_VARIABLE as ENCRYPTION_KEYS
+from storage.crypto import KeyRingError, parse_keys
+
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.yml"
 DEFAULT_API_URL = "https://api.telegram.org"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/sexto.db"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")
 
 
 class ConfigError(Exception):
@@ -77,9 +81,12 @@ class Escalation(_Section):
 
 
 class Enrollment(_Section):
-    """Enrollment codes."""
+    """Enrollment codes, and how guessing them is slowed down."""
 
     code_ttl: Duration = timedelta(days=3)
+    max_wrong_codes: int = Field(default=5, ge=1)
+    wrong_code_window: Duration = timedelta(minutes=15)
+    lockout: Duration = timedelta(minutes=30)
 
 
 class Telegram(_Section):
@@ -122,6 +129,25 @@ class Local(_Section):
     school: str = "demo"
 
 
+Days = Annotated[int, Field(strict=True, ge=1, le=36_500)]
+
+
+class Retention(_Section):
+    """How long a closed or cancelled incident keeps its conversation, and its links to people."""
+
+    transcript_days: Days = 90
+    incident_days: Days = 365
+
+    @model_validator(mode="after")
+    def _transcript_first(self) -> Retention:
+        if self.transcript_days > self.incident_days:
+            raise ValueError(
+                f"transcript_days ({self.transcript_days}) must not be more than incident_days "
+                f"({self.incident_days}): anonymising an incident removes its conversation too"
+            )
+        return self
+
+
 class Config(_Section):
     """The whole of config.yml."""
 
@@ -135,6 +161,7 @@ class Config(_Section):
     nlu: Nlu = Nlu()
     dashboard: Dashboard = Dashboard()
     local: Local = Local()
+    retention: Retention = Retention()
 
     @field_validator("timezone")
     @classmethod
@@ -185,6 +212,7 @@ class Environment:
     config_path: Path
     webhook_secret: str | None
     dashboard_secret: str | None = None
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)  # newest first
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Environment:
@@ -195,6 +223,12 @@ class Environment:
         api_url = environ.get("TELEGRAM_API_URL", "").strip() or DEFAULT_API_URL
         if not re.match(r"^https?://[^/\s]+", api_url):
             raise ConfigError(f"TELEGRAM_API_URL: expected an http(s) URL, got {api_url!r}")
+        webhook_secret = environ.get("TELEGRAM_WEBHOOK_SECRET", "").strip() or None
+        if webhook_secret is not None and not WEBHOOK_SECRET.fullmatch(webhook_secret):
+            raise ConfigError(
+                "TELEGRAM_WEBHOOK_SECRET: 16 to 256 characters among A-Z, a-z, 0-9, _ and - "
+                "(Telegram accepts no others; fewer would be easy to guess)"
+            )
         return cls(
             telegram_token=token,
             telegram_api_url=api_url.rstrip("/"),
@@ -202,9 +236,18 @@ class Environment:
                 environ.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
             ),
             config_path=Path(environ.get("SEXTO_CONFIG", "").strip() or DEFAULT_CONFIG),
-            webhook_secret=environ.get("TELEGRAM_WEBHOOK_SECRET", "").strip() or None,
+            webhook_secret=webhook_secret,
             dashboard_secret=environ.get("SEXTO_DASHBOARD_SECRET", "").strip() or None,
+            encryption_keys=_encryption_keys(environ.get(ENCRYPTION_KEYS, "")),
         )
+
+
+def _encryption_keys(text: str) -> tuple[str, ...]:
+    """SEXTO_ENCRYPTION_KEYS: Fernet keys, comma-separated, newest first."""
+    try:
+        return parse_keys(text)
+    except KeyRingError as error:
+        raise ConfigError(f"{ENCRYPTION_KEYS}: {error}") from None
 
 
 def normalise_database_url(url: str) -> str:

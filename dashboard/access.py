@@ -7,7 +7,12 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Member, Role
-from storage.repositories import IncidentRegister, Officers
+from storage.repositories import (
+    ConfidentialityRegister,
+    IncidentRegister,
+    MemberRecords,
+    Officers,
+)
 
 COORDINATORS = (Role.COORDINATOR, Role.ADMIN)
 
@@ -30,6 +35,18 @@ class Viewer:
     def register(self, session: AsyncSession) -> IncidentRegister:
         """The incidents this viewer may see, and nothing else."""
         return IncidentRegister(session, self.schools)
+
+    def member_records(self, session: AsyncSession) -> MemberRecords:
+        """Members' data for their exports: coordinators only."""
+        if not self.coordinates:
+            raise PermissionError("only coordinators export a member's data")
+        return MemberRecords(session, self.register(session))
+
+    def confidentiality(self, session: AsyncSession) -> ConfidentialityRegister:
+        """The register of confidentiality incidents: coordinators only."""
+        if not self.coordinates:
+            raise PermissionError("only coordinators keep the confidentiality register")
+        return ConfidentialityRegister(session)
 
 
 async def visible_schools(session: AsyncSession, member: Member) -> frozenset[str] | None:

@@ -19,10 +19,12 @@ from storage.repositories import (
     Enrollment,
     EnrollmentCodes,
     Roster,
+    row_id,
 )
 
 CODE_ROLES = (Role.PROFESSIONAL, Role.OFFICER, Role.COORDINATOR)
 AUDIT_PAGE = 50
+MAX_PAGE = 100_000  # beyond any log; a larger number would overflow the database's OFFSET
 
 
 @page(COORDINATORS)
@@ -86,7 +88,7 @@ async def officers(visit: Visit) -> Response:
 
 
 def _member_id(text: str) -> int | None:
-    return int(text) if text.isdecimal() else None
+    return row_id(text)
 
 
 @page(COORDINATORS)
@@ -259,7 +261,7 @@ async def audit(visit: Visit) -> Response:
     """The audit log, newest first."""
     dashboard = visit.dashboard
     try:
-        number = max(int(visit.request.query_params.get("page", "1")), 1)
+        number = min(max(int(visit.request.query_params.get("page", "1")), 1), MAX_PAGE)
     except ValueError:
         number = 1
     async with dashboard.sessions() as session, session.begin():

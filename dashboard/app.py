@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot.runtime import Runtime
-from dashboard import administration, drills, pages, signin
+from dashboard import administration, confidentiality, drills, pages, portability, signin
 from dashboard.options import DashboardOptions
 from dashboard.security import Guard
 from dashboard.simulator import Simulator
@@ -80,6 +80,8 @@ def create_app(
         *signin.ROUTES,
         *pages.ROUTES,
         *administration.ROUTES,
+        *portability.ROUTES,
+        *confidentiality.ROUTES,
         *drills.ROUTES,
         Route("/healthz", health),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

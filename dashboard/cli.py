@@ -24,7 +24,10 @@ def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
         settings = Settings.load(os.environ)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
-    runtime = Runtime.create(settings)
+    try:
+        runtime = Runtime.create(settings)
+    except ConfigError as error:  # the encryption keys (SEXTO_ENCRYPTION_KEYS, the key file)
+        raise click.ClickException(str(error)) from None
 
     async def main() -> T:
         try:

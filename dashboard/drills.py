@@ -8,6 +8,7 @@ from starlette.routing import Route
 from dashboard.presentation import duration, telegram_html
 from dashboard.simulator import COMMANDS, Simulator
 from dashboard.web import Visit, page
+from storage.repositories import row_id
 
 FORWARD_CHOICES = (1, 5, 10, 15, 30, 60)
 
@@ -99,10 +100,10 @@ async def command(visit: Visit) -> Response:
 @page(local_only=True)
 async def acknowledge(visit: Visit) -> Response:
     """Acknowledge an alert as the officer it went to."""
-    member = visit.field("member")
+    member = row_id(visit.field("member"))
     data = visit.field("data")[:64]
-    if member.isdecimal():
-        await _simulator(visit).acknowledge(data, int(member))
+    if member is not None:
+        await _simulator(visit).acknowledge(data, member)
         await _audited(visit, "acknowledge", data)
     return _back()
 

@@ -21,6 +21,7 @@ from storage.models import Incident, IncidentStatus, School
 from storage.repositories import SORTS, IncidentFilter, Roster
 
 PER_PAGE = 25
+MAX_PAGE = 100_000  # beyond any list; a larger number would overflow the database's OFFSET
 KINDS = ("all", "real", "drill")
 
 
@@ -67,7 +68,7 @@ def read_query(visit: Visit) -> tuple[Query, IncidentFilter]:
     kind = params.get("kind", "all")
     sort = params.get("sort", "opened_desc")
     try:
-        number = max(int(params.get("page", "1")), 1)
+        number = min(max(int(params.get("page", "1")), 1), MAX_PAGE)
     except ValueError:
         number = 1
     query = Query(
@@ -113,7 +114,7 @@ async def incidents(visit: Visit) -> Response:
         )
         counts = await register.status_counts(wanted)
         names = await school_names(session)
-        openers = await Roster(session).names(i.opened_by for i in rows)
+        openers = await Roster(session).names(i.opened_by for i in rows if i.opened_by)
         await visit.audit(session, "view_incidents", data={"query": query.params()})
     visible = {k: v for k, v in names.items() if me.schools is None or k in me.schools}
     pages = max(math.ceil(total / PER_PAGE), 1)
@@ -130,7 +131,7 @@ async def incidents(visit: Visit) -> Response:
                 "status": status_name(protocol, i.status.value, language),
                 "status_code": i.status.value,
                 "opened": dashboard.local(i.opened_at),
-                "opened_by": openers.get(i.opened_by, ""),
+                "opened_by": openers.get(i.opened_by, "") if i.opened_by else "",
                 "to_911": duration(i.police_called_at - i.opened_at) if i.police_called_at else "",
                 "outcome": outcome_name(protocol, i.outcome, language),
             }
@@ -229,7 +230,7 @@ async def export_csv(visit: Visit) -> Response:
     async with dashboard.sessions() as session, session.begin():
         rows = await visit.me.register(session).matching(wanted, query.sort)
         names = await school_names(session)
-        openers = await Roster(session).names(i.opened_by for i in rows)
+        openers = await Roster(session).names(i.opened_by for i in rows if i.opened_by)
         await visit.audit(
             session, "export_csv", data={"query": query.params(page=""), "count": len(rows)}
         )

@@ -96,6 +96,12 @@ def button_label(
     return data
 
 
+def removed_text(event: TimelineEvent) -> bool:
+    """The retention purge removed this event's text (a pressed button still shows)."""
+    data = event.data or {}
+    return event.redacted_at is not None and "text" not in data and "button" not in data
+
+
 def _pairs(items: list[tuple[str, Any]]) -> Markup:
     shown = [
         Markup("<span class='pair'><span class='key'>{}:</span> {}</span>").format(key, value)
@@ -116,11 +122,16 @@ def event_detail(
     """What one timeline event says, escaped (user text is never trusted)."""
     data: dict[str, Any] = dict(event.data or {})
     kind = event.kind
+    removed = Markup("<span class='removed'>{}</span>").format(t("retention.removed"))
     if kind == EventKind.MESSAGE_IN:
         if "button" in data:
             label = button_label(protocol, str(data["button"]), language, schools)
             return Markup("<span class='button-pressed'>▸ {}</span>").format(label)
-        said = Markup("<q class='user-text'>{}</q>").format(str(data.get("text", "")))
+        said = (
+            removed
+            if removed_text(event)
+            else Markup("<q class='user-text'>{}</q>").format(str(data.get("text", "")))
+        )
         extra = _pairs([(t("detail.intent"), data.get("intent"))])
         return said + (Markup(" ") + extra if extra else Markup(""))
     if kind == EventKind.INCIDENT_OPENED:
@@ -131,6 +142,8 @@ def event_detail(
             ]
         )
     if kind == EventKind.MESSAGE_OUT:
+        if removed_text(event):
+            return removed
         return Markup("<span class='bot-text'>{}</span>").format(
             telegram_html(str(data.get("text", "")))
         )
@@ -186,4 +199,6 @@ def event_detail(
         (str(key), value if isinstance(value, str | int | float) else str(value))
         for key, value in data.items()
     ]
+    if event.redacted_at is not None:
+        return _pairs(pairs) + Markup(" ") + removed if pairs else removed
     return _pairs(pairs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -21,6 +21,7 @@ from dashboard.presentation import (
     event_detail,
     local_time,
     plain,
+    removed_text,
     telegram_html,
 )
 from dashboard.texts import Translator
@@ -139,7 +140,7 @@ async def incident_file(
     """Assemble an incident's file for a reader who may see it."""
     events = list(await register.timeline(incident))
     chains = await register.escalations(incident)
-    ids: set[int] = {incident.opened_by}
+    ids: set[int] = set() if incident.opened_by is None else {incident.opened_by}
     for event in events:
         if event.member_id:
             ids.add(event.member_id)
@@ -150,7 +151,7 @@ async def incident_file(
             elif isinstance(value, list):
                 ids.update(v for v in value if isinstance(v, int))
     for chain, deliveries in chains:
-        ids.update(d.member_id for d in deliveries)
+        ids.update(d.member_id for d in deliveries if d.member_id is not None)
         if chain.acknowledged_by:
             ids.add(chain.acknowledged_by)
     names = await Roster(session).names(ids)
@@ -169,7 +170,7 @@ async def incident_file(
         Line(t("field.school"), school_names[incident.school_id]),
         Line(t("field.status"), status_name(protocol, incident.status.value, language)),
         Line(t("field.kind"), t("kind.drill") if incident.drill else t("kind.real")),
-        Line(t("field.opened_by"), names.get(incident.opened_by, f"#{incident.opened_by}")),
+        Line(t("field.opened_by"), _person(incident.opened_by, names, t)),
         Line(t("field.opened_at"), when(incident.opened_at)),
         Line(t("field.police_called_at"), when(incident.police_called_at)),
         Line(t("field.to_911"), to_911),
@@ -183,6 +184,7 @@ async def incident_file(
         Line(t("field.victim_met_at"), when(incident.victim_met_at)),
         Line(t("field.closed_at"), when(incident.closed_at)),
         Line(t("field.cancel_reason"), incident.cancel_reason or ""),
+        Line(t("field.retention"), _retention(incident, t, when)),
     ]
     rows = [
         EventRow(
@@ -202,6 +204,8 @@ async def incident_file(
                 body = Markup("<span class='button-pressed'>▸ {}</span>").format(
                     button_label(protocol, str(data["button"]), language, school_names)
                 )
+            elif removed_text(event):
+                body = Markup("<span class='removed'>{}</span>").format(t("retention.removed"))
             else:
                 body = Markup("{}").format(str(data.get("text", "")))
             speaker = names.get(event.member_id or 0, t("transcript.professional"))
@@ -209,7 +213,11 @@ async def incident_file(
                 MessageRow(local_time(event.at, zone, with_seconds=True), True, speaker, body)
             )
         elif event.kind == EventKind.MESSAGE_OUT:
-            body = telegram_html(str((event.data or {}).get("text", "")))
+            body = (
+                Markup("<span class='removed'>{}</span>").format(t("retention.removed"))
+                if removed_text(event)
+                else telegram_html(str((event.data or {}).get("text", "")))
+            )
             messages.append(
                 MessageRow(
                     local_time(event.at, zone, with_seconds=True), False, t("transcript.bot"), body
@@ -229,7 +237,7 @@ async def incident_file(
         for delivery in deliveries:
             row = AlertRow(
                 kind=t(f"chain.{chain.kind.value}"),
-                recipient=names.get(delivery.member_id, f"#{delivery.member_id}"),
+                recipient=_person(delivery.member_id, names, t),
                 level=delivery.level,
                 number=delivery.seq,
                 created=local_time(delivery.created_at, zone, with_seconds=True),
@@ -253,6 +261,23 @@ async def incident_file(
         alerts=alerts,
         reminders=reminders,
     )
+
+
+def _person(member_id: int | None, names: Mapping[int, str], t: Translator) -> str:
+    """A member's name; an anonymised incident's people are nobody in particular."""
+    if member_id is None:
+        return t("retention.anonymised")
+    return names.get(member_id, f"#{member_id}")
+
+
+def _retention(incident: Incident, t: Translator, when: Callable[[datetime], str]) -> str:
+    """What the retention purge has removed from the incident, and when."""
+    done = []
+    if incident.transcript_purged_at is not None:
+        done.append(t("retention.transcript_on", time=when(incident.transcript_purged_at)))
+    if incident.anonymised_at is not None:
+        done.append(t("retention.anonymised_on", time=when(incident.anonymised_at)))
+    return "; ".join(done)
 
 
 def _actor(event: TimelineEvent, names: Mapping[int, str]) -> str:
@@ -330,7 +355,7 @@ def incidents_csv(
                     iso(i.kit_collected_at),
                     i.outcome,
                     iso(i.closed_at),
-                    names.get(i.opened_by, ""),
+                    "" if i.opened_by is None else names.get(i.opened_by, ""),
                 )
             ]
         )

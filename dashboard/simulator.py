@@ -39,7 +39,7 @@ from dialogues.events import (
 )
 from dialogues.protocol import Protocol
 from storage.models import Delivery, Member, Role
-from storage.repositories import Members, Officers
+from storage.repositories import Members, Officers, row_id
 
 log = logging.getLogger(__name__)
 
@@ -386,9 +386,10 @@ class Simulator:
 
     async def _acknowledge(self, data: str, member_id: int) -> None:
         number = data[len(ACK_PREFIX) :]
-        if not number.isdecimal():
+        escalation_id = row_id(number)
+        if escalation_id is None:
             return
-        result = await self.escalator.acknowledge(int(number), member_id)
+        result = await self.escalator.acknowledge(escalation_id, member_id)
         if result.popup:
             self.notice = result.popup
 

@@ -181,6 +181,17 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
     "field.victim_met_at": {"fr": "Rencontre avec la victime", "en": "Meeting with the victim"},
     "field.closed_at": {"fr": "Fermé le", "en": "Closed"},
     "field.cancel_reason": {"fr": "Motif d'annulation", "en": "Cancellation reason"},
+    "field.retention": {"fr": "Conservation", "en": "Retention"},
+    "retention.removed": {
+        "fr": "texte retiré (durée de conservation)",
+        "en": "text removed (retention)",
+    },
+    "retention.anonymised": {"fr": "anonymisé", "en": "anonymised"},
+    "retention.transcript_on": {
+        "fr": "conversation retirée le {time}",
+        "en": "conversation removed {time}",
+    },
+    "retention.anonymised_on": {"fr": "anonymisé le {time}", "en": "anonymised {time}"},
     "report.title": {"fr": "Rapport d'incident", "en": "Incident report"},
     "report.printed": {"fr": "Imprimé le {time}", "en": "Printed {time}"},
     "report.print_hint": {
@@ -302,6 +313,164 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
     "audit.note": {
         "fr": "Chaque connexion, consultation, exportation et modification, en ajout seulement.",
         "en": "Every sign-in, view, export and change; entries are only ever added.",
+    },
+    # ---- member data export
+    "admin.export": {"fr": "Exporter les données (JSON)", "en": "Export data (JSON)"},
+    # ---- confidentiality incident register (Law 25)
+    "nav.register": {"fr": "Incidents de confidentialité", "en": "Confidentiality incidents"},
+    "register.title": {
+        "fr": "Registre des incidents de confidentialité",
+        "en": "Confidentiality incident register",
+    },
+    "register.intro": {
+        "fr": "La Loi 25 exige de consigner tout incident de confidentialité touchant un "
+        "renseignement personnel, même sans risque de préjudice sérieux, et de remettre ce "
+        "registre à la Commission d'accès à l'information sur demande.",
+        "en": "Law 25 requires recording every confidentiality incident involving personal "
+        "information, even without a risk of serious injury, and giving this register to the "
+        "Commission d'accès à l'information on request.",
+    },
+    "register.new": {"fr": "Consigner un incident", "en": "Record an incident"},
+    "register.none": {"fr": "Aucun incident consigné.", "en": "No incident recorded."},
+    "register.count": {"fr": "{count} incident(s)", "en": "{count} incident(s)"},
+    "register.export_csv": {"fr": "Exporter en CSV", "en": "Export as CSV"},
+    "register.export_json": {"fr": "Exporter en JSON", "en": "Export as JSON"},
+    "register.back": {"fr": "← Registre", "en": "← Register"},
+    "register.entry": {
+        "fr": "Incident de confidentialité n° {number}",
+        "en": "Confidentiality incident no. {number}",
+    },
+    "register.edit": {"fr": "Modifier", "en": "Edit"},
+    "register.editing": {
+        "fr": "Modifier l'incident de confidentialité n° {number}",
+        "en": "Edit confidentiality incident no. {number}",
+    },
+    "register.save": {"fr": "Enregistrer", "en": "Save"},
+    "register.cancel": {"fr": "Annuler", "en": "Cancel"},
+    "register.saved": {"fr": "Entrée enregistrée.", "en": "Entry saved."},
+    "register.unchanged": {"fr": "Aucune modification.", "en": "Nothing changed."},
+    "register.invalid": {
+        "fr": "L'entrée n'a pas été enregistrée : corrigez les champs signalés.",
+        "en": "The entry was not saved: correct the fields marked.",
+    },
+    "register.recorded": {
+        "fr": "Consigné par {name} le {time}",
+        "en": "Recorded by {name} on {time}",
+    },
+    "register.updated": {
+        "fr": "Dernière modification par {name} le {time}",
+        "en": "Last changed by {name} on {time}",
+    },
+    "register.notice_pending": {"fr": "avis à donner", "en": "notice pending"},
+    "register.not_notified": {"fr": "non avisé", "en": "not notified"},
+    "register.approximate": {"fr": "environ {count}", "en": "about {count}"},
+    "register.section.what": {"fr": "L'incident", "en": "The incident"},
+    "register.section.risk": {"fr": "Risque et avis", "en": "Risk and notices"},
+    "register.field.description": {
+        "fr": "Description des circonstances",
+        "en": "What happened (circumstances)",
+    },
+    "register.field.personal_information": {
+        "fr": "Renseignements personnels visés",
+        "en": "Personal information concerned",
+    },
+    "register.hint.personal_information": {
+        "fr": "Ou la raison pour laquelle il est impossible de les décrire.",
+        "en": "Or why they cannot be described.",
+    },
+    "register.field.occurred_on": {
+        "fr": "Survenu le (ou début de la période)",
+        "en": "Occurred on (or start of the period)",
+    },
+    "register.field.occurred_until": {
+        "fr": "Fin de la période (facultatif)",
+        "en": "End of the period (optional)",
+    },
+    "register.field.discovered_on": {
+        "fr": "Date de la prise de connaissance",
+        "en": "Discovered on",
+    },
+    "register.field.people_count": {
+        "fr": "Nombre de personnes visées",
+        "en": "Number of people concerned",
+    },
+    "register.field.people_count_estimated": {
+        "fr": "Nombre approximatif",
+        "en": "Approximate number",
+    },
+    "register.field.risk_assessment": {
+        "fr": "Évaluation du risque de préjudice sérieux",
+        "en": "Assessment of the risk of serious injury",
+    },
+    "register.hint.risk_assessment": {
+        "fr": "Sensibilité des renseignements, utilisations malveillantes possibles, "
+        "conséquences appréhendées et leur probabilité.",
+        "en": "Sensitivity of the information, possible misuse, anticipated consequences and "
+        "their likelihood.",
+    },
+    "register.field.serious_injury_risk": {
+        "fr": "Risque de préjudice sérieux",
+        "en": "Risk of serious injury",
+    },
+    "register.field.commission_notified_on": {
+        "fr": "Avis à la Commission d'accès à l'information le",
+        "en": "Commission d'accès à l'information notified on",
+    },
+    "register.field.people_notified_on": {
+        "fr": "Avis aux personnes concernées le",
+        "en": "People concerned notified on",
+    },
+    "register.hint.notified_on": {
+        "fr": "Laissez vide si l'avis n'a pas été donné.",
+        "en": "Leave empty if no notice was given.",
+    },
+    "register.field.notification_details": {
+        "fr": "Détails des avis (qui, comment, avis public, ou motif de ne pas aviser)",
+        "en": "Notice details (who, how, public notice, or why no notice was given)",
+    },
+    "register.field.measures": {
+        "fr": "Mesures prises pour diminuer les risques de préjudice",
+        "en": "Measures taken to reduce the risk of injury",
+    },
+    "register.column.number": {"fr": "N°", "en": "No."},
+    "register.column.discovered": {"fr": "Découvert le", "en": "Discovered"},
+    "register.column.occurred": {"fr": "Survenu", "en": "Occurred"},
+    "register.column.description": {"fr": "Circonstances", "en": "What happened"},
+    "register.column.people": {"fr": "Personnes", "en": "People"},
+    "register.column.serious": {"fr": "Préjudice sérieux", "en": "Serious injury"},
+    "register.column.commission": {"fr": "Avis CAI", "en": "CAI notified"},
+    "register.column.notified": {"fr": "Avis aux personnes", "en": "People notified"},
+    "register.error.required": {
+        "fr": "Ce champ est obligatoire.",
+        "en": "This field is required.",
+    },
+    "register.error.date": {
+        "fr": "Date invalide (AAAA-MM-JJ).",
+        "en": "Not a valid date (YYYY-MM-DD).",
+    },
+    "register.error.future": {
+        "fr": "Cette date est dans le futur.",
+        "en": "This date is in the future.",
+    },
+    "register.error.after_discovery": {
+        "fr": "L'incident ne peut pas être survenu après sa découverte.",
+        "en": "The incident cannot have occurred after it was discovered.",
+    },
+    "register.error.period": {
+        "fr": "La fin de la période précède son début.",
+        "en": "The period ends before it starts.",
+    },
+    "register.error.before_discovery": {
+        "fr": "Un avis ne peut pas précéder la découverte de l'incident.",
+        "en": "A notice cannot come before the incident was discovered.",
+    },
+    "register.error.number": {
+        "fr": "Entrez un nombre entier, zéro ou plus.",
+        "en": "Enter a whole number, zero or more.",
+    },
+    "register.error.too_long": {
+        "fr": "Texte trop long (5 000 caractères au plus).",
+        "en": "Text too long (5,000 characters at most).",
     },
     # ---- drill simulator
     "drill.title": {"fr": "Simulateur d'exercice", "en": "Drill simulator"},

@@ -30,7 +30,7 @@ from dashboard.security import (
 from dashboard.simulator import Simulator
 from dashboard.texts import LANGUAGES, Translator
 from storage.models import Role
-from storage.repositories import AuditLog, Members, WebSessions
+from storage.repositories import MAX_ROW_ID, AuditLog, Members, WebSessions
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 READERS = (Role.OFFICER, Role.COORDINATOR, Role.ADMIN)
@@ -257,11 +257,24 @@ def page(
                 visit.form = await request.form()
                 if not dashboard.guard.csrf_ok(visit.csrf_base, visit.form.get(CSRF_FIELD)):
                     return visit.message(t("error.forbidden"), t("error.csrf"), 403)
+            if _carries_nul(request, visit.form):  # no text column accepts it (PostgreSQL)
+                return visit.message(t("error.bad_request"), t("error.bad_request"), 400)
+            numbers = (v for v in request.path_params.values() if isinstance(v, int))
+            if any(not 0 <= number <= MAX_ROW_ID for number in numbers):  # no such row
+                return visit.message(t("error.not_found"), t("error.not_found_text"), 404)
             return await handler(visit)
 
         return endpoint
 
     return wrap
+
+
+def _carries_nul(request: Request, form: FormData | None) -> bool:
+    """Whether any parameter, path part or form field holds a NUL character."""
+    given = [*request.query_params.multi_items(), *(form.multi_items() if form else [])]
+    texts = [value for _, value in given if isinstance(value, str)]
+    texts += [value for value in request.path_params.values() if isinstance(value, str)]
+    return any("\x00" in text for text in texts)
 
 
 class SecurityHeaders:

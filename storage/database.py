@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from storage.crypto import KeyRing, bind_key_ring
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -39,8 +41,12 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for a SQLite file or a PostgreSQL server."""
+def create_engine(url: str, keys: KeyRing | None = None) -> AsyncEngine:
+    """An async engine for a SQLite file or a PostgreSQL server.
+
+    ``keys`` encrypt and decrypt the encrypted columns through this engine (see
+    :mod:`storage.crypto`); an engine without keys refuses to touch those columns.
+    """
     if url.startswith("sqlite"):
         database = url.split("///", 1)[1] if "///" in url else ""
         options: dict[str, int] = {}
@@ -53,8 +59,11 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
-        return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    else:
+        engine = create_async_engine(url, pool_pre_ping=True)
+    if keys is not None:
+        bind_key_ring(engine, keys)
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -17,12 +18,13 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
-    Text,
     TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.crypto import EncryptedJSON, EncryptedText
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -203,13 +205,14 @@ class Incident(Base):
     year: Mapped[int] = mapped_column(Integer)
     number: Mapped[int] = mapped_column(Integer)
     school_id: Mapped[str] = mapped_column(ForeignKey("schools.id"))
-    opened_by: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    # None once the retention purge has anonymised the incident.
+    opened_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     status: Mapped[IncidentStatus] = mapped_column(_enum(IncidentStatus, "incident_status"))
     drill: Mapped[bool] = mapped_column(Boolean)
     device_count: Mapped[int | None] = mapped_column(Integer)
-    event_number: Mapped[str | None] = mapped_column(String(64))
+    event_number: Mapped[str | None] = mapped_column(EncryptedText)  # a police reference
     outcome: Mapped[str | None] = mapped_column(String(20))
-    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    cancel_reason: Mapped[str | None] = mapped_column(EncryptedText)
     opened_at: Mapped[datetime]
     police_called_at: Mapped[datetime | None]
     kit_collected_at: Mapped[datetime | None]
@@ -217,6 +220,8 @@ class Incident(Base):
     meeting_held_at: Mapped[datetime | None]
     victim_met_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    transcript_purged_at: Mapped[datetime | None]
+    anonymised_at: Mapped[datetime | None]
 
 
 class TimelineEvent(Base):
@@ -231,7 +236,8 @@ class TimelineEvent(Base):
     at: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(40))
     step: Mapped[str | None] = mapped_column(String(40))
-    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    data: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, default=dict)  # the transcript
+    redacted_at: Mapped[datetime | None]  # set when the retention purge removes part of it
 
 
 class Conversation(Base):
@@ -240,7 +246,7 @@ class Conversation(Base):
     __tablename__ = "conversations"
 
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
-    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON)
     updated_at: Mapped[datetime]
 
 
@@ -283,14 +289,14 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id"))
     seq: Mapped[int] = mapped_column(Integer)
-    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     level: Mapped[str] = mapped_column(String(20))
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(12))  # pending, delivered, failed
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(EncryptedText)
     buttons: Mapped[list[Any]] = mapped_column(JSON, default=list)
     protect: Mapped[bool] = mapped_column(Boolean, default=True)
     error: Mapped[str | None] = mapped_column(String(200))
@@ -334,3 +340,49 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(40))
     target: Mapped[str | None] = mapped_column(String(100))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ConfidentialityIncident(Base):
+    """An entry of the register of confidentiality incidents (Québec Law 25, s. 3.8).
+
+    Dates are calendar days in the display zone; a notification date left empty means that
+    notice was not given (yet).
+    """
+
+    __tablename__ = "confidentiality_incidents"
+    __table_args__ = (Index("ix_confidentiality_incidents_discovered", "discovered_on", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    description: Mapped[str] = mapped_column(EncryptedText)
+    personal_information: Mapped[str] = mapped_column(EncryptedText)
+    occurred_on: Mapped[date] = mapped_column(Date)
+    occurred_until: Mapped[date | None] = mapped_column(Date)
+    discovered_on: Mapped[date] = mapped_column(Date)
+    people_count: Mapped[int] = mapped_column(Integer)
+    people_count_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
+    risk_assessment: Mapped[str] = mapped_column(EncryptedText)
+    serious_injury_risk: Mapped[bool] = mapped_column(Boolean)
+    commission_notified_on: Mapped[date | None] = mapped_column(Date)
+    people_notified_on: Mapped[date | None] = mapped_column(Date)
+    notification_details: Mapped[str | None] = mapped_column(EncryptedText)
+    measures: Mapped[str] = mapped_column(EncryptedText)
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    recorded_at: Mapped[datetime]
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    updated_at: Mapped[datetime]
+
+
+class EnrollmentAttempt(Base):
+    """A wrong enrollment code sent from a Telegram account (the code itself is never kept).
+
+    The attempt that reaches the limit carries ``locked_until``: until then, that account's
+    attempts are refused without looking at the code.
+    """
+
+    __tablename__ = "enrollment_attempts"
+    __table_args__ = (Index("ix_enrollment_attempts_user", "telegram_user_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]

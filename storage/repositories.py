@@ -10,17 +10,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, false, func, select, text, update
+from sqlalchemy import ColumnElement, Select, delete, false, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
     STATUS_ORDER,
     AuditEntry,
+    ConfidentialityIncident,
     Conversation,
     Delivery,
+    EnrollmentAttempt,
     EnrollmentCode,
     Escalation,
     EscalationKind,
+    EventKind,
     Incident,
     IncidentStatus,
     LoginToken,
@@ -134,20 +137,35 @@ class Enrollment:
     async def redeem(
         self, code: str, telegram_user_id: int, display_name: str, language: str, now: datetime
     ) -> Member:
-        """Bind a Telegram account to a new member, consuming the code."""
+        """Bind a Telegram account to a new member, consuming the code (once, even when raced)."""
         existing = await Members(self.session).by_telegram_id(telegram_user_id)
         if existing is not None:
             raise EnrollmentError(EnrollmentProblem.ALREADY_ENROLLED)
+        digest = hash_code(code)
+        # Claimed in one statement: of two accounts sending the code at once, one gets it.
+        claimed = await self.session.execute(
+            update(EnrollmentCode)
+            .where(
+                EnrollmentCode.code_hash == digest,
+                EnrollmentCode.used_at.is_(None),
+                EnrollmentCode.revoked_at.is_(None),
+                EnrollmentCode.expires_at > now,
+            )
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
         row = await self.session.scalar(
-            select(EnrollmentCode).where(EnrollmentCode.code_hash == hash_code(code))
+            select(EnrollmentCode)
+            .where(EnrollmentCode.code_hash == digest)
+            .execution_options(populate_existing=True)
         )
         if row is None:
             raise EnrollmentError(EnrollmentProblem.UNKNOWN)
-        if row.revoked_at is not None:
-            raise EnrollmentError(EnrollmentProblem.REVOKED)
-        if row.used_at is not None:
-            raise EnrollmentError(EnrollmentProblem.USED)
-        if row.expires_at <= now:
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            if row.revoked_at is not None:
+                raise EnrollmentError(EnrollmentProblem.REVOKED)
+            if row.used_at is not None:
+                raise EnrollmentError(EnrollmentProblem.USED)
             raise EnrollmentError(EnrollmentProblem.EXPIRED)
         member = Member(
             telegram_user_id=telegram_user_id,
@@ -159,7 +177,6 @@ class Enrollment:
         )
         self.session.add(member)
         await self.session.flush()
-        row.used_at = now
         row.used_by = member.id
         if row.school_id is not None:
             self.session.add(MemberSchool(member_id=member.id, school_id=row.school_id))
@@ -168,6 +185,81 @@ class Enrollment:
         await self.session.flush()
         await self.session.refresh(member, ["schools"])
         return member
+
+
+MAX_ROW_ID = 2**31 - 1  # the largest id an INTEGER column holds on every backend
+
+
+def row_id(text: str) -> int | None:
+    """A row id that came from outside (button data, a form, a URL), or None if it cannot be one.
+
+    Only ASCII digits within the columns' range: ``int()`` would take "٣" or fail on "²", and an
+    id beyond the range makes the database driver raise instead of finding nothing.
+    """
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    value = int(text)
+    return value if value <= MAX_ROW_ID else None
+
+
+class EnrollmentAttempts:
+    """Wrong enrollment codes per Telegram account, and the lockouts they lead to."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def locked_until(self, telegram_user_id: int, now: datetime) -> datetime | None:
+        """When the account's lockout ends, if it is locked out at ``now``."""
+        until = await self.session.scalar(
+            select(func.max(EnrollmentAttempt.locked_until)).where(
+                EnrollmentAttempt.telegram_user_id == telegram_user_id
+            )
+        )
+        return until if until is not None and until > now else None
+
+    async def record_wrong(
+        self,
+        telegram_user_id: int,
+        now: datetime,
+        *,
+        window: timedelta,
+        limit: int,
+        lockout: timedelta,
+    ) -> tuple[int, datetime | None]:
+        """Record a wrong code; returns how many the account sent within ``window`` since its
+        last lockout, and the end of the lockout this one started (None: no lockout)."""
+        # What no count or lockout needs any more is deleted: Telegram ids are personal data.
+        await self.session.execute(
+            delete(EnrollmentAttempt)
+            .where(
+                EnrollmentAttempt.at < now - window,
+                EnrollmentAttempt.locked_until.is_(None) | (EnrollmentAttempt.locked_until <= now),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        mine = EnrollmentAttempt.telegram_user_id == telegram_user_id
+        last_lockout = await self.session.scalar(
+            select(func.max(EnrollmentAttempt.id)).where(
+                mine, EnrollmentAttempt.locked_until.is_not(None)
+            )
+        )
+        row = EnrollmentAttempt(telegram_user_id=telegram_user_id, at=now)
+        self.session.add(row)
+        await self.session.flush()
+        count = (
+            await self.session.scalar(
+                select(func.count(EnrollmentAttempt.id)).where(
+                    mine,
+                    EnrollmentAttempt.at >= now - window,
+                    EnrollmentAttempt.id > (last_lockout or 0),
+                )
+            )
+            or 0
+        )
+        if count >= limit:
+            row.locked_until = now + lockout
+            await self.session.flush()
+        return count, row.locked_until
 
 
 class Members:
@@ -182,9 +274,9 @@ class Members:
             select(Member).where(Member.telegram_user_id == telegram_user_id)
         )
 
-    async def get(self, member_id: int) -> Member | None:
-        """The member with this id."""
-        return await self.session.get(Member, member_id)
+    async def get(self, member_id: int | None) -> Member | None:
+        """The member with this id (None: an anonymised incident's, nobody)."""
+        return None if member_id is None else await self.session.get(Member, member_id)
 
     async def with_role(self, role: Role) -> Sequence[Member]:
         """Active members with this role."""
@@ -837,7 +929,8 @@ class IncidentRegister:
                 .where(
                     Escalation.incident_id.in_(ids),
                     Escalation.kind == EscalationKind.OFFICER_ALERT,
-                    Escalation.acknowledged_by.is_not(None),
+                    # Not acknowledged_by: anonymised incidents keep the time, not the person.
+                    Escalation.stop_reason == "acknowledged",
                     Escalation.stopped_at.is_not(None),
                 )
                 .order_by(Escalation.id)
@@ -981,3 +1074,170 @@ class EnrollmentCodes:
         row.revoked_at = now
         await self.session.flush()
         return True
+
+
+# ---- members' data and the confidentiality register ------------------------------------------
+
+
+class MemberRecords:
+    """What the program holds about one member, for their data export (portability).
+
+    Incidents are read through a reader's :class:`IncidentRegister`, so its scope applies.
+    """
+
+    def __init__(self, session: AsyncSession, register: IncidentRegister) -> None:
+        self.session = session
+        self.register = register
+
+    async def incidents(self, member_id: int) -> list[Incident]:
+        """Incidents the member opened, was alerted about, acknowledged or acted on, by date."""
+        opened = select(Incident.id).where(Incident.opened_by == member_id)
+        alerted = (
+            select(Escalation.incident_id)
+            .join(Delivery, Delivery.escalation_id == Escalation.id)
+            .where(Delivery.member_id == member_id)
+        )
+        acknowledged = select(Escalation.incident_id).where(
+            Escalation.acknowledged_by == member_id
+        )
+        acted = select(TimelineEvent.incident_id).where(
+            TimelineEvent.member_id == member_id, TimelineEvent.incident_id.is_not(None)
+        )
+        ids: set[int] = set()
+        for query in (opened, alerted, acknowledged, acted):
+            ids.update(i for i in (await self.session.scalars(query)).all() if i is not None)
+        if not ids:
+            return []
+        rows = await self.session.scalars(
+            self.register.scoped(select(Incident).where(Incident.id.in_(sorted(ids)))).order_by(
+                Incident.opened_at, Incident.id
+            )
+        )
+        return list(rows.all())
+
+    async def conversation(self, member_id: int) -> list[TimelineEvent]:
+        """The member's messages and the bot's messages to them, in order, within the scope."""
+        kinds = (EventKind.MESSAGE_IN, EventKind.MESSAGE_OUT, EventKind.MEDIA_DELETED)
+        rows = await self.session.scalars(
+            select(TimelineEvent)
+            .where(TimelineEvent.member_id == member_id, TimelineEvent.kind.in_(kinds))
+            .order_by(TimelineEvent.at, TimelineEvent.id)
+        )
+        events = list(rows.all())
+        visible = {i.id for i in await self.incidents(member_id)}
+        return [e for e in events if e.incident_id is None or e.incident_id in visible]
+
+    async def deliveries(self, member_id: int) -> list[tuple[Delivery, Escalation, Incident]]:
+        """Every alert, reminder or nudge addressed to the member, with its chain and incident."""
+        rows = await self.session.execute(
+            self.register.scoped(
+                select(Delivery, Escalation, Incident)
+                .join(Escalation, Escalation.id == Delivery.escalation_id)
+                .join(Incident, Incident.id == Escalation.incident_id)
+                .where(Delivery.member_id == member_id)
+            ).order_by(Delivery.created_at, Delivery.id)
+        )
+        return [(delivery, chain, incident) for delivery, chain, incident in rows]
+
+    async def acknowledgements(self, member_id: int) -> list[tuple[Escalation, Incident]]:
+        """The alerts the member acknowledged, with their incident."""
+        rows = await self.session.execute(
+            self.register.scoped(
+                select(Escalation, Incident)
+                .join(Incident, Incident.id == Escalation.incident_id)
+                .where(Escalation.acknowledged_by == member_id)
+            ).order_by(Escalation.stopped_at, Escalation.id)
+        )
+        return [(chain, incident) for chain, incident in rows]
+
+    async def sign_ins(self, member_id: int) -> Sequence[WebSession]:
+        """The member's dashboard sessions, oldest first."""
+        rows = await self.session.scalars(
+            select(WebSession)
+            .where(WebSession.member_id == member_id)
+            .order_by(WebSession.created_at, WebSession.id)
+        )
+        return rows.all()
+
+    async def enrolled_at(self, member_id: int) -> datetime | None:
+        """When the member redeemed their enrollment code (None: made otherwise)."""
+        return await self.session.scalar(
+            select(EnrollmentCode.used_at).where(EnrollmentCode.used_by == member_id).limit(1)
+        )
+
+
+REGISTER_FIELDS = (
+    "description",
+    "personal_information",
+    "occurred_on",
+    "occurred_until",
+    "discovered_on",
+    "people_count",
+    "people_count_estimated",
+    "risk_assessment",
+    "serious_injury_risk",
+    "commission_notified_on",
+    "people_notified_on",
+    "notification_details",
+    "measures",
+)
+
+
+class ConfidentialityRegister:
+    """The register of confidentiality incidents (Law 25) that coordinators keep."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def newest_first(self) -> Sequence[ConfidentialityIncident]:
+        """Every entry, the most recently discovered first."""
+        rows = await self.session.scalars(
+            select(ConfidentialityIncident).order_by(
+                ConfidentialityIncident.discovered_on.desc(), ConfidentialityIncident.id.desc()
+            )
+        )
+        return rows.all()
+
+    async def get(self, entry_id: int) -> ConfidentialityIncident | None:
+        """The entry with this id."""
+        return await self.session.get(ConfidentialityIncident, entry_id)
+
+    async def record(
+        self, values: dict[str, Any], recorded_by: int, now: datetime
+    ) -> ConfidentialityIncident:
+        """Add an entry, noting who recorded it and when."""
+        _check_fields(values, complete=True)
+        row = ConfidentialityIncident(
+            **values,
+            recorded_by=recorded_by,
+            recorded_at=now,
+            updated_by=recorded_by,
+            updated_at=now,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def amend(
+        self, row: ConfidentialityIncident, values: dict[str, Any], by: int, now: datetime
+    ) -> list[str]:
+        """Change an entry; returns the names of the fields that changed (none: untouched)."""
+        _check_fields(values, complete=False)
+        changed = [name for name, value in values.items() if getattr(row, name) != value]
+        if not changed:
+            return []
+        for name in changed:
+            setattr(row, name, values[name])
+        row.updated_by = by
+        row.updated_at = now
+        await self.session.flush()
+        return changed
+
+
+def _check_fields(values: dict[str, Any], complete: bool) -> None:
+    unknown = set(values) - set(REGISTER_FIELDS)
+    if unknown:
+        raise ValueError(f"not register fields: {', '.join(sorted(unknown))}")
+    missing = set(REGISTER_FIELDS) - set(values)
+    if complete and missing:
+        raise ValueError(f"missing register fields: {', '.join(sorted(missing))}")

@@ -17,11 +17,16 @@ import pytest
 from bot.escalation import NoWakeup
 from bot.runtime import Runtime
 from bot.settings import Config, Environment, Settings, parse_config
+from storage.crypto import generate_key
 from storage.models import Member, MemberSchool, Role
 from storage.repositories import Officers
 from tests.support.clock import FrozenClock
 from tests.support.databases import postgres_database
 from tests.support.messenger import RecordingMessenger
+
+# The test session's encryption key: test runtimes and the processes they start share it, so a
+# test can read what a `sexto` process wrote (tests of other keys pass their own).
+TEST_ENCRYPTION_KEY = generate_key()
 
 TEST_CONFIG: dict[str, Any] = {
     "timezone": "America/Montreal",
@@ -61,6 +66,7 @@ def settings_for(config: Config, database_url: str, **env: Any) -> Settings:
             database_url=database_url,
             config_path=Path("config.yml"),
             webhook_secret=env.get("webhook_secret"),
+            encryption_keys=tuple(env.get("encryption_keys", (TEST_ENCRYPTION_KEY,))),
         ),
     )
 

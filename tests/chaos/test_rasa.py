@@ -27,8 +27,10 @@ from nlu.cli import rasa_reachable
 from nlu.embedded import EmbeddedInterpreter
 from nlu.interpreters import SafeInterpreter
 from nlu.rasa_client import RasaInterpreter
+from storage.crypto import KeyRing
 from storage.database import create_engine, session_factory
 from storage.models import EventKind, TimelineEvent
+from tests.conftest import TEST_ENCRYPTION_KEY
 from tests.support.chaos import TOKEN, Deployment, professionals
 from tests.support.databases import in_ci
 from tests.support.fleet import crew
@@ -98,7 +100,7 @@ async def _wait_for_rasa(url: str, server: subprocess.Popen[bytes], log: Path) -
 
 async def _confidences(database_url: str) -> dict[str, list[float]]:
     """Each typed message of the timeline and the confidence recorded with it."""
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, KeyRing([TEST_ENCRYPTION_KEY]))
     try:
         async with session_factory(engine)() as session:
             rows = await session.scalars(

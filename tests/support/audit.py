@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from storage.crypto import KeyRing
 from storage.database import create_engine, session_factory
 from storage.models import (
     Delivery,
@@ -28,6 +29,7 @@ from storage.models import (
     IncidentStatus,
     TimelineEvent,
 )
+from tests.conftest import TEST_ENCRYPTION_KEY
 from tests.support.botapi import CallRecord
 
 REMINDER = re.compile(r"Reminder (\d+)|Rappel (\d+)")
@@ -71,7 +73,7 @@ class Ledger:
 
 async def read_ledger(database_url: str) -> Ledger:
     """Load incidents, escalations, deliveries and the timeline."""
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, KeyRing([TEST_ENCRYPTION_KEY]))
     try:
         async with session_factory(engine)() as session:
             incidents = list(await session.scalars(select(Incident).order_by(Incident.id)))

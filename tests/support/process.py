@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import TEST_CONFIG
+from tests.conftest import TEST_CONFIG, TEST_ENCRYPTION_KEY
 
 
 def sexto_executable() -> str:
@@ -33,9 +33,13 @@ def write_config(folder: Path, **changes: Any) -> Path:
 
 
 def environment(config: Path, database_url: str, **extra: str) -> dict[str, str]:
-    """The process environment: the caller's, minus anything of ours, plus the given values."""
+    """The process environment: the caller's, minus anything of ours, plus the given values.
+
+    The encryption key is the test session's (``SEXTO_ENCRYPTION_KEYS=""`` to go without).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SEXTO_"))}
     env.update(SEXTO_CONFIG=str(config), DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
+    env.update(SEXTO_ENCRYPTION_KEYS=TEST_ENCRYPTION_KEY)
     env.update(extra)
     return env
 
