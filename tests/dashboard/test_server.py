@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import httpx
 
 from bot.runtime import Runtime
 from dashboard.server import serve_dashboard
 from tests.dashboard.conftest import SECRET
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.support.webhook import free_port
 
 
 async def test_serves_until_the_stop_event(runtime: Runtime) -> None:

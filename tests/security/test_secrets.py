@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import socket
 import subprocess
 from pathlib import Path
 
@@ -13,14 +12,9 @@ from tests.conftest import TEST_ENCRYPTION_KEY
 from tests.e2e.conftest import TOKEN
 from tests.support.botapi import ThreadedBotApiServer
 from tests.support.process import enroll, environment, run, sexto_executable, write_config
+from tests.support.webhook import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_verbose_logs_hold_no_secret_and_nothing_typed(tmp_path: Path) -> None:

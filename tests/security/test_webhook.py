@@ -4,93 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from bot.application import serve
-from bot.runtime import Runtime
 from bot.settings import Config, ConfigError, Environment
-from tests.conftest import settings_for
-from tests.e2e.conftest import TOKEN, with_sections
-from tests.support.botapi import BotApiServer
+from tests.support.webhook import Hook, text_update, webhook_bot
 
 SECRET = "the-real-webhook-secret_0123456789"
 GUESS = "a-guessed-secret-value_987654321"
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Hook:
-    """The bot in webhook mode: its address, the Bot API server, and how to stop it."""
-
-    server: BotApiServer
-    url: str
-    stop: asyncio.Event
-    serving: asyncio.Task[None]
-
-    async def shut(self) -> None:
-        self.stop.set()
-        await self.serving
-
-
 @pytest.fixture
 async def hook(config: Config, tmp_path: Path) -> AsyncIterator[Hook]:
-    port = free_port()
-    config = with_sections(
-        config,
-        telegram={
-            "mode": "webhook",
-            "webhook_url": "https://sexto.example/telegram",
-            "webhook_listen": "127.0.0.1",
-            "webhook_port": port,
-        },
-    )
-    async with BotApiServer(token=TOKEN) as server:
-        settings = settings_for(
-            config,
-            f"sqlite+aiosqlite:///{tmp_path / 'hook.db'}",
-            telegram_token=TOKEN,
-            telegram_api_url=server.url,
-            webhook_secret=SECRET,
-        )
-        runtime = Runtime.create(settings)
-        await runtime.prepare_database()
-        stop = asyncio.Event()
-        serving = asyncio.create_task(serve(runtime, stop))
-        running = Hook(server, f"http://127.0.0.1:{port}/telegram", stop, serving)
-        try:
-            await server.wait_for_call("setWebhook")
-            yield running
-        finally:
-            await running.shut()
-            await runtime.close()
-
-
-def update(update_id: int, user_id: int, text: str = "hello") -> dict[str, Any]:
-    person = {"id": user_id, "is_bot": False, "first_name": "Curious", "language_code": "en"}
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id,
-            "date": int(time.time()),
-            "chat": {"id": user_id, "type": "private", "first_name": "Curious"},
-            "from": person,
-            "text": text,
-        },
-    }
+    async with webhook_bot(config, tmp_path, SECRET) as running:
+        yield running
 
 
 async def test_requests_without_the_secret_get_403_and_are_logged_and_counted(
@@ -101,11 +32,11 @@ async def test_requests_without_the_secret_get_403_and_are_logged_and_counted(
     assert registered.params["secret_token"] == SECRET
     hook.server.add_user(901, "Curious", language_code="en", started=True)
     async with httpx.AsyncClient() as client:
-        missing = await client.post(hook.url, json=update(1, 901, "/incident"))
+        missing = await client.post(hook.url, json=text_update(1, 901, "/incident"))
         wrong = await client.post(
-            hook.url, json=update(2, 901, "/status"), headers={HEADER: GUESS}
+            hook.url, json=text_update(2, 901, "/status"), headers={HEADER: GUESS}
         )
-        right = await client.post(hook.url, json=update(3, 901), headers={HEADER: SECRET})
+        right = await client.post(hook.url, json=text_update(3, 901), headers={HEADER: SECRET})
     assert (missing.status_code, wrong.status_code, right.status_code) == (403, 403, 200)
     reply = await hook.server.wait_for_message(901)
     assert "reserved for staff trained" in reply["text"]
@@ -141,11 +72,11 @@ async def test_other_methods_paths_and_unreadable_bodies_are_refused(hook: Hook)
         # A guess as long as the secret, or the secret with one character changed: refused.
         for guess in (SECRET[:-1] + "x", SECRET.upper(), SECRET[:16], "é" * len(SECRET)):
             headers = {HEADER: guess.encode()}  # raw bytes, Latin-1 or not
-            response = await client.post(hook.url, json=update(9, 901), headers=headers)
+            response = await client.post(hook.url, json=text_update(9, 901), headers=headers)
             assert response.status_code == 403, guess
     hook.server.add_user(902, "Curious", language_code="en", started=True)
     async with httpx.AsyncClient() as client:
-        served = await client.post(hook.url, json=update(10, 902), headers={HEADER: SECRET})
+        served = await client.post(hook.url, json=text_update(10, 902), headers={HEADER: SECRET})
     assert served.status_code == 200  # still serving after all that
     await hook.server.wait_for_message(902)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from tests.dashboard.scenario import World, build_world
 from tests.support.clock import FrozenClock
 from tests.support.databases import in_ci
 from tests.support.messenger import RecordingMessenger
+from tests.support.webhook import free_port
 
 CHROMIUM = Path(os.environ.get("SEXTO_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -41,13 +41,6 @@ CHROMIUM_ARGS = [
 async def database_url(tmp_path: Path) -> str:
     """Browser tests run on SQLite only (the pages' queries are tested on both backends)."""
     return f"sqlite+aiosqlite:///{tmp_path / 'sexto.db'}"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
