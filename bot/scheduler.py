@@ -1,6 +1,10 @@
 """Wake-ups for reminder and alert chains: APScheduler 3 with its jobs in the project's database.
 
 The escalations table is the source of truth; a job only says "look at chain N at time T".
+With PostgreSQL the jobs are a table of the project's database; with SQLite they live in a file of
+their own beside it (:func:`jobs_url`): SQLite lets one transaction write at a time, and the job
+store's writes (from its own threads) must neither wait behind the bot's transactions nor hold
+them up, or a busy moment would make reminders late.
 Jobs have deterministic ids (``escalation-N``), never expire when late
 (``misfire_grace_time=None``) and collapse when several runs are overdue (``coalesce``).
 At start-up :meth:`Wakeups.reconcile` recreates missing jobs, removes obsolete ones, and runs
@@ -20,9 +24,11 @@ import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -34,6 +40,7 @@ from bot.clock import Clock, SystemClock
 log = logging.getLogger(__name__)
 
 JOB_PREFIX = "escalation-"
+WORKERS = 8  # wake-ups at work at once
 Handler = Callable[[int], Coroutine[Any, Any, None]]
 Task = Callable[[], Coroutine[Any, Any, None]]
 
@@ -45,13 +52,19 @@ _tasks: dict[tuple[str, str], tuple[asyncio.AbstractEventLoop, Task]] = {}
 
 
 def wake(scheduler_key: str, escalation_id: int) -> None:
-    """The stored job (in a scheduler thread): run the handler on the program's event loop."""
+    """The stored job (in a scheduler thread): hand the work to the program's event loop.
+
+    It does not wait for the work to finish: a chain's next wake-up, stored while this one is
+    still at work, must not find this job "still running" and be skipped (APScheduler drops a
+    date job's run when ``max_instances`` is reached). The escalator runs one wake-up per chain
+    at a time itself.
+    """
     registered = _handlers.get(scheduler_key)
     if registered is None:
         log.error("no handler for %s (escalation %s)", scheduler_key, escalation_id)
         return
     loop, handler = registered
-    asyncio.run_coroutine_threadsafe(handler(escalation_id), loop).result()
+    asyncio.run_coroutine_threadsafe(handler(escalation_id), loop)
 
 
 def run_task(scheduler_key: str, job: str) -> None:
@@ -81,6 +94,38 @@ def sync_url(database_url: str) -> str:
     return database_url
 
 
+def jobs_url(database_url: str) -> str:
+    """Where the job store keeps its jobs: the database itself, or for a SQLite file, a file
+    beside it (``var/sexto.db`` -> ``var/sexto-jobs.db``). Losing that file loses nothing: the
+    start-up reconciliation makes the jobs again from the escalations table."""
+    url = sync_url(database_url)
+    if not url.startswith("sqlite"):
+        return url
+    prefix, separator, database = url.partition("///")
+    if not separator or database in ("", ":memory:") or database.startswith("file:"):
+        return url
+    path = Path(database)
+    jobs = path.with_name(f"{path.stem}-jobs{path.suffix or '.db'}")
+    return f"{prefix}///{jobs}"
+
+
+def _wal(dbapi_connection: Any, _record: Any) -> None:
+    """A SQLite jobs file in write-ahead mode: a commit appends to the log instead of
+    rewriting a rollback journal (several file syncs) each time a wake-up is stored."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _jobs_engine(url: str) -> sqlalchemy.Engine:
+    """The job store's (synchronous) engine."""
+    engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
+    if url.startswith("sqlite"):
+        sqlalchemy.event.listen(engine, "connect", _wal)
+    return engine
+
+
 class Wakeups:
     """Schedules, cancels and reconciles escalation jobs."""
 
@@ -96,12 +141,11 @@ class Wakeups:
         self.handler = handler
         self.closing = False
         self.running: set[asyncio.Task[None]] = set()
-        self.store = SQLAlchemyJobStore(
-            url=sync_url(database_url), engine_options={"pool_pre_ping": True}
-        )
+        self._slots = asyncio.Semaphore(WORKERS)
+        self.store = SQLAlchemyJobStore(engine=_jobs_engine(jobs_url(database_url)))
         self.scheduler = BackgroundScheduler(
             jobstores={"default": self.store},
-            executors={"default": ThreadPoolExecutor(8)},
+            executors={"default": ThreadPoolExecutor(WORKERS)},
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
             timezone="UTC",
         )
@@ -109,6 +153,7 @@ class Wakeups:
     async def start(self) -> None:
         """Start firing jobs onto the running event loop."""
         self.closing = False
+        self._slots = asyncio.Semaphore(WORKERS)
         _handlers[self.key] = (asyncio.get_running_loop(), self._run)
         await asyncio.to_thread(self.scheduler.start)
 
@@ -119,7 +164,13 @@ class Wakeups:
             log.exception("wake-up of chain %s failed", escalation_id)
 
     async def _run(self, escalation_id: int) -> None:
-        await self._tracked(self.handler(escalation_id))
+        # At most WORKERS wake-ups at work at once, as when each held a job thread: a burst of
+        # due chains must not crowd out the people's own messages.
+        async with self._slots:
+            try:
+                await self._tracked(self.handler(escalation_id))
+            except Exception:
+                log.exception("wake-up of chain %s failed", escalation_id)
 
     async def _tracked(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` as one of the jobs :meth:`shutdown` lets finish."""

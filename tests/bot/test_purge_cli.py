@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from bot.application import serve
 from bot.retention import JOB_ID, RetentionService, plan_lines, report_lines
@@ -21,6 +21,7 @@ from storage.models import AuditEntry
 from tests.conftest import TEST_CONFIG, settings_for
 from tests.support.botapi import BotApiServer
 from tests.support.clock import FrozenClock
+from tests.support.jobs import stored_job_ids
 from tests.support.messenger import RecordingMessenger
 from tests.support.process import environment, run, write_config
 from tests.support.retention import (
@@ -189,9 +190,7 @@ async def test_the_bot_schedules_the_purge_when_it_starts(
         serving = asyncio.create_task(serve(runtime, stop, poll_timeout=1))
         try:
             await server.wait_for_call("getUpdates")
-            async with runtime.engine.connect() as connection:
-                jobs = (await connection.execute(text("SELECT id FROM apscheduler_jobs"))).all()
-            assert (JOB_ID,) in jobs
+            assert JOB_ID in await asyncio.to_thread(stored_job_ids, database_url)
             [entry] = await audit_entries(runtime)  # a first start owes a run
             assert entry.data["trigger"] == "start-up"
         finally:

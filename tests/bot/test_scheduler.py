@@ -1,0 +1,86 @@
+"""The wake-up scheduler: where its jobs live, and that they come on time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import text
+
+from bot.runtime import Runtime
+from bot.scheduler import Wakeups, jobs_url
+from tests.support.jobs import stored_job_ids
+
+
+def test_a_sqlite_database_keeps_its_jobs_in_a_file_beside_it() -> None:
+    assert jobs_url("sqlite+aiosqlite:///var/sexto.db") == "sqlite:///var/sexto-jobs.db"
+    assert jobs_url("sqlite+aiosqlite:////srv/data/main.sqlite") == (
+        "sqlite:////srv/data/main-jobs.sqlite"
+    )
+    assert jobs_url("sqlite+aiosqlite:///:memory:") == "sqlite:///:memory:"
+
+
+def test_postgresql_keeps_its_jobs_in_the_database() -> None:
+    url = "postgresql+asyncpg://sexto:pw@db.example:5432/sexto"
+    assert jobs_url(url) == "postgresql+psycopg://sexto:pw@db.example:5432/sexto"
+
+
+async def test_a_wake_up_is_stored_while_a_bot_transaction_is_writing(
+    runtime: Runtime, database_url: str
+) -> None:
+    """A busy database must not hold reminders back: storing a wake-up does not queue behind
+    the bot's own transactions (on SQLite, one writer at a time)."""
+    fired: list[int] = []
+
+    async def handler(escalation_id: int) -> None:
+        fired.append(escalation_id)
+
+    wakeups = Wakeups(database_url, handler)
+    await wakeups.start()
+    try:
+        async with runtime.sessions() as session, session.begin():
+            # A transaction that has written and is still open holds SQLite's write lock.
+            await session.execute(text("UPDATE schools SET name = name WHERE id = 'nord'"))
+            started = time.monotonic()
+            at = datetime.now(UTC) + timedelta(milliseconds=300)
+            await asyncio.wait_for(wakeups.schedule(41, at), timeout=3)
+            took = time.monotonic() - started
+        assert took < 3
+        assert "escalation-41" in await asyncio.to_thread(stored_job_ids, database_url)
+        for _ in range(50):
+            if fired:
+                break
+            await asyncio.sleep(0.1)
+        assert fired == [41]
+    finally:
+        await wakeups.shutdown()
+
+
+async def test_a_wake_up_due_while_the_previous_one_is_still_at_work_still_comes(
+    tmp_path: Path,
+) -> None:
+    """A slow wake-up (a busy moment) that sets its chain's next one, due before it ends: the
+    next one runs too, it is not dropped as "already running"."""
+    calls: list[float] = []
+    wakeups: Wakeups
+
+    async def slow(escalation_id: int) -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            await wakeups.schedule(escalation_id, datetime.now(UTC) + timedelta(seconds=0.3))
+            await asyncio.sleep(1.0)
+
+    wakeups = Wakeups(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}", slow)
+    await wakeups.start()
+    try:
+        await wakeups.schedule(7, datetime.now(UTC) + timedelta(seconds=0.2))
+        for _ in range(40):
+            if len(calls) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert len(calls) == 2
+        assert calls[1] - calls[0] < 1.0  # on time, not after the first one finished
+    finally:
+        await wakeups.shutdown()
