@@ -38,8 +38,12 @@ def plain(text: str) -> str:
 
 async def stdin_reader() -> str | None:
     """The next line typed, or None at end of input."""
-    line = await asyncio.to_thread(sys.stdin.readline)
-    return line.rstrip("\n") if line else None
+    line: str = await asyncio.to_thread(sys.stdin.readline)
+    if not line:
+        return None
+    # Bytes that are not UTF-8 (a terminal in another encoding) arrive as lone surrogates under
+    # the C locale; they become U+FFFD rather than text nothing can store or print.
+    return line.encode("utf-8", "surrogateescape").decode("utf-8", "replace").rstrip("\n")
 
 
 class ConsoleChat:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import TEST_CONFIG
-from tests.support.process import environment, run, write_config
+from tests.support.process import environment, run, sexto_executable, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -100,6 +101,21 @@ def test_the_console_chat_walks_an_incident(env: dict[str, str]) -> None:
     assert "Event number EV-1 recorded." in out
     assert "Summary of incident" in out
     assert "<b>" not in out  # Telegram markup is not shown in a terminal
+
+
+def test_the_console_chat_takes_bytes_that_are_not_utf8(env: dict[str, str]) -> None:
+    typed = b"/lang en\n/incident\n\xff\xfe what now \xe9\n/quit\n"
+    result = subprocess.run(
+        [sexto_executable(), "chat", "--school", "nord"],
+        input=typed,
+        capture_output=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert b"Traceback" not in result.stderr
+    assert "Is this a real situation" in result.stdout.decode()
 
 
 def test_run_without_a_token_is_local_mode(env: dict[str, str]) -> None:
