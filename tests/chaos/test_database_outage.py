@@ -24,12 +24,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from bot.application import serve
 from bot.runtime import Runtime
 from bot.settings import Config
 from storage.database import create_engine
 from storage.models import EscalationKind, Role
-from tests.conftest import settings_for
 from tests.e2e.conftest import with_sections
 from tests.support.audit import audit_deliveries, audit_reminders, read_ledger, timeline_problems
 from tests.support.chaos import TOKEN, Deployment, desks, professionals, walk_incident
@@ -38,6 +36,7 @@ from tests.support.fleet import Seat, create_codes, crew, enroll
 from tests.support.loadserver import StampedBotApiServer
 from tests.support.postgres import down, restart_command, restart_postgres
 from tests.support.professionals import Chat, Stuck, has_button, says
+from tests.support.serving import serving
 
 pytestmark = pytest.mark.slow
 
@@ -199,24 +198,14 @@ async def served(config: Config, database_url: str) -> AsyncIterator[tuple[Chat,
         escalation={"call_911_reminder_every": "1s", "stalled_after": "1h"},
         telegram={"read_timeout": "1s", "connect_timeout": "1s"},
     )
-    async with StampedBotApiServer(token=TOKEN, bot_username="sexto_chaos_bot") as server:
-        settings = settings_for(
-            config, database_url, telegram_token=TOKEN, telegram_api_url=server.url
-        )
-        runtime = Runtime.create(settings)
-        await runtime.prepare_database()
-        stop = asyncio.Event()
-        serving = asyncio.create_task(serve(runtime, stop, poll_timeout=1))
-        try:
-            await server.polling()
-            seat = Seat(4242, Role.PROFESSIONAL, "nord", "Julie")
-            chats = await enroll(server, [seat], await create_codes(database_url, [seat]))
-            await to_call_911(chats[seat.user_id])
-            yield chats[seat.user_id], runtime
-        finally:
-            stop.set()
-            await serving
-            await runtime.close()
+    async with (
+        StampedBotApiServer(token=TOKEN, bot_username="sexto_chaos_bot") as server,
+        serving(server, config, database_url, TOKEN) as runtime,
+    ):
+        seat = Seat(4242, Role.PROFESSIONAL, "nord", "Julie")
+        chats = await enroll(server, [seat], await create_codes(database_url, [seat]))
+        await to_call_911(chats[seat.user_id])
+        yield chats[seat.user_id], runtime
 
 
 async def test_a_wake_up_whose_work_fails_is_tried_again(

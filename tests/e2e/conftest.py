@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from bot.application import serve
 from bot.runtime import Runtime
 from bot.settings import Config
 from storage.models import Role
 from storage.repositories import Enrollment
-from tests.conftest import settings_for
 from tests.support.botapi import BotApiServer
+from tests.support.serving import serving
 
 TOKEN = "123456789:AAtest-token_for_sexto"
 
@@ -83,18 +81,8 @@ async def telegram(
 ) -> AsyncIterator[Bot]:
     """The bot, as `sexto run` serves it, on a fresh database behind a local Bot API server."""
     config = with_sections(config, escalation=policy, telegram=telegram_options)
-    async with BotApiServer(token=TOKEN, bot_username="sexto_test_bot") as server:
-        settings = settings_for(
-            config, database_url, telegram_token=TOKEN, telegram_api_url=server.url
-        )
-        runtime = Runtime.create(settings)
-        await runtime.prepare_database()
-        stop = asyncio.Event()
-        serving = asyncio.create_task(serve(runtime, stop, poll_timeout=1))
-        try:
-            await server.wait_for_call("getUpdates")
-            yield Bot(server, runtime)
-        finally:
-            stop.set()
-            await serving
-            await runtime.close()
+    async with (
+        BotApiServer(token=TOKEN, bot_username="sexto_test_bot") as server,
+        serving(server, config, database_url, TOKEN) as runtime,
+    ):
+        yield Bot(server, runtime)

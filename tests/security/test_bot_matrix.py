@@ -8,7 +8,6 @@ read from a local Bot API server, through the real python-telegram-bot, on both 
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 import re
@@ -20,16 +19,17 @@ import pytest
 from sqlalchemy import func, inspect, select
 from telegram.ext import CommandHandler
 
-from bot.application import build_application, serve
+from bot.application import build_application
 from bot.handlers import COMMANDS
 from bot.runtime import Runtime
 from bot.settings import Config
 from dialogues.protocol import load_protocol
-from storage.models import Escalation, Incident, IncidentStatus, Member, Role
+from storage.models import Escalation, Incident, IncidentStatus, Member, Role, TimelineEvent
 from storage.repositories import Incidents
 from tests.conftest import add_member, settings_for
 from tests.e2e.conftest import TOKEN, Bot
 from tests.support.botapi import BotApiServer
+from tests.support.serving import serving
 
 PROTOCOL = load_protocol()
 SQL = ("'; DROP TABLE incidents; --", "1 OR 1=1", "1; DELETE FROM members")
@@ -75,21 +75,11 @@ EXPECTED: dict[str, dict[str, str]] = {
 @pytest.fixture
 async def bot(config: Config, database_url: str) -> AsyncIterator[Bot]:
     """The bot as `sexto run` serves it, behind a Bot API server that lets clients forge."""
-    async with BotApiServer(token=TOKEN, bot_username="sexto_test_bot") as server:
-        settings = settings_for(
-            config, database_url, telegram_token=TOKEN, telegram_api_url=server.url
-        )
-        runtime = Runtime.create(settings)
-        await runtime.prepare_database()
-        stop = asyncio.Event()
-        serving = asyncio.create_task(serve(runtime, stop, poll_timeout=1))
-        try:
-            await server.wait_for_call("getUpdates")
-            yield Bot(server, runtime)
-        finally:
-            stop.set()
-            await serving
-            await runtime.close()
+    async with (
+        BotApiServer(token=TOKEN, bot_username="sexto_test_bot") as server,
+        serving(server, config, database_url, TOKEN) as runtime,
+    ):
+        yield Bot(server, runtime)
 
 
 async def registered_commands(config: Config) -> list[str]:
@@ -375,3 +365,37 @@ async def test_buttons_forged_replayed_or_pressed_by_others(
     assert errors(caplog) == []
     assert await status_of(runtime, code) is IncidentStatus.OPEN
     await tables_intact(runtime, 1)
+
+
+async def test_a_member_deactivated_mid_incident_is_refused_at_once(bot: Bot) -> None:
+    """The bot knew the account a moment ago (steps skip the separate member lookup): the
+    next button or message after a deactivation gets the explanation and records nothing."""
+    server = bot.server
+    runtime = bot.runtime
+    world = World(bot, "", "", {})
+    professional = await world.person("professional")
+    server.send_text(professional, "/incident")
+    mode = await server.wait_for_message(professional["id"], lambda m: bool(buttons(m)))
+    server.press_button(professional, mode, text="Real situation")
+    danger = await server.wait_for_message(
+        professional["id"], lambda m: "immediate danger" in m.get("text", "")
+    )
+    async with runtime.sessions() as session, session.begin():
+        member = await session.scalar(
+            select(Member).where(Member.telegram_user_id == professional["id"])
+        )
+        assert member is not None
+        member.active = False
+        theirs = select(func.count()).where(TimelineEvent.member_id == member.id)
+        recorded = await session.scalar(theirs)
+
+    server.press_button(professional, danger, text="No immediate danger")
+    refusal = await server.wait_for_message(professional["id"], lambda m: not buttons(m))
+    assert shown("enroll.inactive", refusal["text"])
+    server.send_text(professional, "the phones are bagged")
+    await server.wait_for_message(
+        professional["id"],
+        lambda m: m["message_id"] > refusal["message_id"] and shown("enroll.inactive", m["text"]),
+    )
+    async with runtime.sessions() as session:
+        assert await session.scalar(theirs) == recorded
