@@ -196,19 +196,15 @@ class Escalator:
         return wakes
 
     async def progress(self, session: AsyncSession, incident_id: int, now: datetime) -> list[Wake]:
-        """The incident moved: restart its stalled timer."""
-        escalations = Escalations(session)
+        """The incident moved: start its stalled timer, or restart it after a nudge.
+
+        A running timer is left as it is (no write per step): when it comes due, the chain
+        looks at the incident's last completed step and waits again if that is recent.
+        """
         next_at = now + self.policy.stalled_after
-        row = await escalations.start(incident_id, EscalationKind.STALLED, now, next_at)
-        # A running timer keeps its wake-up: when it comes, fire() finds the chain not due yet
-        # and sets it for the new time. One job store write per period, not one per step.
-        running = row.stopped_at is None and row.next_at is not None and row.started_at != now
-        row.stopped_at = None
-        row.stop_reason = None
-        row.sent = 0
-        row.next_at = next_at
-        await session.flush()
-        return [] if running else [Wake(row.id, next_at)]
+        row = await Escalations(session).start(incident_id, EscalationKind.STALLED, now, next_at)
+        started = row.started_at == now and row.stopped_at is None
+        return [Wake(row.id, row.next_at)] if started and row.next_at else []
 
     async def alert(
         self, session: AsyncSession, incident_id: int, reason: str, now: datetime, language: str
@@ -489,6 +485,13 @@ class Escalator:
                 await Escalations(session).stop(row, now, "police_called")
                 return plan
             if kind is EscalationKind.STALLED:
+                # Progress since the timer was set pushes the nudge back.
+                moved = await Timeline(session).last_step_done(incident.id)
+                due = max(row.started_at, moved or row.started_at) + self.policy.stalled_after
+                if due > now:
+                    row.next_at = due
+                    plan.wakes.append(Wake(row.id, due))
+                    return plan
                 running = await Escalations(session).for_incident(
                     incident.id, EscalationKind.CALL_911
                 )

@@ -91,6 +91,9 @@ class Guide:
         # One event at a time per member: a reminder and a button press for the same person
         # must not both load the conversation and the later save undo the earlier one.
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        # Telegram account -> member id, for accounts last seen bound to an active member: a
+        # hint only, checked inside each step's transaction (handle_account).
+        self._accounts: dict[int, int] = {}
 
     def _lock(self, member_id: int) -> asyncio.Lock:
         lock = self._locks.get(member_id)
@@ -104,7 +107,31 @@ class Guide:
     async def member_for(self, telegram_user_id: int) -> Member | None:
         """The member bound to a Telegram account."""
         async with self.sessions() as session:
-            return await Members(session).by_telegram_id(telegram_user_id)
+            member = await Members(session).by_telegram_id(telegram_user_id)
+        if member is not None and member.active:
+            self._accounts[telegram_user_id] = member.id
+        else:
+            self._accounts.pop(telegram_user_id, None)
+        return member
+
+    def knows(self, telegram_user_id: int) -> bool:
+        """Whether :meth:`handle_account` may find this account's member without a lookup."""
+        return telegram_user_id in self._accounts
+
+    async def handle_account(self, telegram_user_id: int, event: Event) -> Outcome | None:
+        """:meth:`handle` for the member of a Telegram account, in one transaction with the
+        check that the account still belongs to an active member (no separate lookup).
+
+        None, with nothing recorded: the account is not known to belong to an active member
+        (never looked up by :meth:`member_for`, or unbound or deactivated since); the caller
+        then looks it up and tells the person why not.
+        """
+        member_id = self._accounts.get(telegram_user_id)
+        if member_id is None:
+            return None
+        event = await self._understood(event)
+        async with self._lock(member_id):
+            return await self._handle(member_id, event, None, account=telegram_user_id)
 
     async def enroll(
         self, code: str, telegram_user_id: int, display_name: str, language: str
@@ -193,17 +220,37 @@ class Guide:
             )
         return await self.handle(member_id, StartIncident(schools))
 
-    async def handle(self, member_id: int, event: Event) -> Outcome:
-        """Apply an event to a member's conversation, in one transaction."""
-        if isinstance(event, UserSaid) and event.intent is None and self.interpreter is not None:
-            event = await self.understand(event.text)
-        async with self._lock(member_id):
-            return await self._handle(member_id, event)
+    async def handle(
+        self, member_id: int, event: Event, *, member: Member | None = None
+    ) -> Outcome:
+        """Apply an event to a member's conversation, in one transaction.
 
-    async def _handle(self, member_id: int, event: Event) -> Outcome:
+        ``member``: the member as just read (by :meth:`member_for`), not read again.
+        """
+        if member is not None and member.id != member_id:
+            raise ValueError(f"member {member.id} given for member {member_id}")
+        event = await self._understood(event)
+        async with self._lock(member_id):
+            outcome = await self._handle(member_id, event, member)
+        assert outcome is not None  # noqa: S101 - only an account check returns None
+        return outcome
+
+    async def _understood(self, event: Event) -> Event:
+        if isinstance(event, UserSaid) and event.intent is None and self.interpreter is not None:
+            return await self.understand(event.text)
+        return event
+
+    async def _handle(
+        self, member_id: int, event: Event, known: Member | None, account: int | None = None
+    ) -> Outcome | None:
         now = self.clock.now()
         async with self.sessions() as session, session.begin():
-            member = await Members(session).get(member_id)
+            member = known or await Members(session).get(member_id, schools=False)
+            if account is not None and (
+                member is None or member.telegram_user_id != account or not member.active
+            ):
+                self._accounts.pop(account, None)
+                return None
             if member is None:
                 raise LookupError(f"no member {member_id}")
             conversations = Conversations(session)
@@ -223,6 +270,7 @@ class Guide:
                     follow = await run.apply(effect, incident_id, state)
                     if follow is not None:
                         queue.append(follow)
+            await run.timeline.extend(run.records)
             await conversations.save(member_id, _jsonable(state.to_dict()), now)
             run.outcome.language = state.language
         self.escalator.apply_soon(run.wakes)
@@ -239,7 +287,7 @@ class Guide:
         """Record that a file was deleted unseen; returns the warning to send."""
         now = self.clock.now()
         async with self.sessions() as session, session.begin():
-            member = await Members(session).get(member_id)
+            member = await Members(session).get(member_id, schools=False)
             saved = await Conversations(session).load(member_id)
             state = State.from_dict(saved) if saved else State()
             language = member.language if member else self.config.default_language
@@ -266,16 +314,20 @@ class _Run:
         self.escalator = guide.escalator
         self.timeline = Timeline(session)
         self.incidents = Incidents(session)
+        # The run's timeline events, written together at its end (nothing reads them before).
+        self.records: list[dict[str, Any]] = []
 
     async def record(self, kind: str, incident_id: int | None, **data: Any) -> None:
         step_name = data.pop("step", None)
-        await self.timeline.append(
-            at=self.now,
-            kind=kind,
-            incident_id=incident_id,
-            member_id=self.member.id,
-            step=step_name,
-            data=data,
+        self.records.append(
+            {
+                "at": self.now,
+                "kind": kind,
+                "incident_id": incident_id,
+                "member_id": self.member.id,
+                "step": step_name,
+                "data": data,
+            }
         )
 
     async def record_input(self, state: State, event: Event) -> None:

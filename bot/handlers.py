@@ -18,6 +18,7 @@ from telegram import (
     CallbackQuery,
     Chat,
     ChatMemberUpdated,
+    MaybeInaccessibleMessage,
     Message,
     Update,
 )
@@ -214,8 +215,9 @@ class TelegramFront:
         user = update.effective_user
         return language_for(user.language_code if user else None, self.default_language)
 
-    async def _member(self, update: Update) -> Member | None:
-        """The active member behind an update; strangers and inactive members are told why not."""
+    async def _member(self, update: Update, *, answered: bool = False) -> Member | None:
+        """The active member behind an update; strangers and inactive members are told why not
+        (``answered``: a button press already answered)."""
         user = update.effective_user
         chat = update.effective_chat
         if user is None or chat is None:
@@ -225,7 +227,7 @@ class TelegramFront:
             return member
         key = "not_enrolled" if member is None else "enroll.inactive"
         language = member.language if member else self._language(update)
-        if update.callback_query:
+        if update.callback_query and not answered:
             await _answer(update.callback_query)
         await self._send(chat.id, self.guide.text(key, language), protect=False)
         return None
@@ -334,7 +336,8 @@ class TelegramFront:
         else:
             wanted = (context.args or [""])[0].lower()[:2]
             event = LanguageRequested(wanted if wanted in ("fr", "en") else None)
-        await self._deliver(message.chat_id, await self.guide.handle(member.id, event))
+        outcome = await self.guide.handle(member.id, event, member=member)
+        await self._deliver(message.chat_id, outcome)
 
     async def on_unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An unknown command: show the help."""
@@ -347,11 +350,18 @@ class TelegramFront:
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Typed text (and anything else that is not a file)."""
         message = update.effective_message
-        member = await self._member(update)
-        if member is None or message is None:
+        user = update.effective_user
+        if message is None or user is None:
             return
         event = UserSaid(message.text or "")
-        await self._deliver(message.chat_id, await self.guide.handle(member.id, event))
+        # A known member's step checks their account in its own transaction (no lookup first).
+        outcome = await self.guide.handle_account(user.id, event)
+        if outcome is None:
+            member = await self._member(update)
+            if member is None:
+                return
+            outcome = await self.guide.handle(member.id, event, member=member)
+        await self._deliver(message.chat_id, outcome)
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An inline button."""
@@ -361,10 +371,29 @@ class TelegramFront:
         if query.message is not None and query.message.chat.type != ChatType.PRIVATE:
             await _answer(query)
             return
-        member = await self._member(update)
+        data = query.data or ""
+        if (
+            query.message is not None
+            and not data.startswith((ACK_PREFIX, FOLLOW_UP_PREFIX))
+            and data != START_BUTTON
+            and self.guide.knows(query.from_user.id)
+        ):
+            # A step of a known member: the account is checked in the step's own transaction.
+            answering = asyncio.ensure_future(_answer(query))
+            try:
+                outcome = await self.guide.handle_account(query.from_user.id, ButtonPressed(data))
+            finally:
+                await answering
+            if outcome is not None:
+                await self._finish_step(query.message, outcome)
+                return
+            member = await self._member(update, answered=True)
+            if member is None:
+                return
+        else:
+            member = await self._member(update)
         if member is None or query.message is None:
             return
-        data = query.data or ""
         if data.startswith(ACK_PREFIX):
             await self._acknowledge(query, member, data[len(ACK_PREFIX) :])
             return
@@ -377,12 +406,16 @@ class TelegramFront:
             if data == START_BUTTON and member.role in OPENERS:
                 outcome = await self.guide.start_incident(member.id)
             else:
-                outcome = await self.guide.handle(member.id, ButtonPressed(data))
+                outcome = await self.guide.handle(member.id, ButtonPressed(data), member=member)
         finally:
             await answering
-        if outcome.choice is not None and isinstance(query.message, Message):
-            await self._close(query.message, outcome.choice.text)
-        await self._deliver(query.message.chat.id, outcome)
+        await self._finish_step(query.message, outcome)
+
+    async def _finish_step(self, pressed: MaybeInaccessibleMessage, outcome: Outcome) -> None:
+        """After a guide button: mark the choice on the pressed message, then the next step."""
+        if outcome.choice is not None and isinstance(pressed, Message):
+            await self._close(pressed, outcome.choice.text)
+        await self._deliver(pressed.chat.id, outcome)
 
     # ---- delivery -----------------------------------------------------------------------------
 

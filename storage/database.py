@@ -60,7 +60,10 @@ def create_engine(url: str, keys: KeyRing | None = None) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
     else:
-        engine = create_async_engine(url, pool_pre_ping=True)
+        # No ping before each use (a round trip per transaction): after a server restart the
+        # first use of each stale connection fails as a disconnect, the pool drops them all,
+        # and the callers' retries (handlers, wake-ups) go through on fresh connections.
+        engine = create_async_engine(url)
     if keys is not None:
         bind_key_ring(engine, keys)
     return engine

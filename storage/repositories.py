@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, delete, false, func, select, text, update
+from sqlalchemy import ColumnElement, Select, delete, false, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import raiseload
 
 from storage.models import (
     STATUS_ORDER,
@@ -269,14 +270,21 @@ class Members:
         self.session = session
 
     async def by_telegram_id(self, telegram_user_id: int) -> Member | None:
-        """The member bound to this Telegram account, active or not."""
+        """The member bound to this Telegram account, active or not (without their schools:
+        looked up for every update, where only the member's own columns count)."""
         return await self.session.scalar(
-            select(Member).where(Member.telegram_user_id == telegram_user_id)
+            select(Member)
+            .where(Member.telegram_user_id == telegram_user_id)
+            .options(raiseload(Member.schools))
         )
 
-    async def get(self, member_id: int | None) -> Member | None:
-        """The member with this id (None: an anonymised incident's, nobody)."""
-        return None if member_id is None else await self.session.get(Member, member_id)
+    async def get(self, member_id: int | None, *, schools: bool = True) -> Member | None:
+        """The member with this id (None: an anonymised incident's, nobody); ``schools=False``
+        leaves their schools unloaded (reading them then raises)."""
+        if member_id is None:
+            return None
+        options = () if schools else (raiseload(Member.schools),)
+        return await self.session.get(Member, member_id, options=options)
 
     async def with_role(self, role: Role) -> Sequence[Member]:
         """Active members with this role."""
@@ -315,9 +323,11 @@ class Members:
         return member
 
     async def set_language(self, member: Member, language: str) -> None:
-        """Remember the member's language."""
+        """Remember the member's language (``member`` may come from another session)."""
         member.language = language
-        await self.session.flush()
+        await self.session.execute(
+            update(Member).where(Member.id == member.id).values(language=language)
+        )
 
 
 class Officers:
@@ -487,6 +497,29 @@ class Timeline:
         await self.session.flush()
         return row
 
+    async def extend(self, events: Sequence[dict[str, Any]]) -> None:
+        """Record several events in one statement, in order (keys as for :meth:`append`)."""
+        if events:
+            rows = [
+                {"incident_id": None, "member_id": None, "step": None, "redacted_at": None}
+                | {**event, "data": event.get("data") or {}}
+                for event in events
+            ]
+            # render_nulls: every row has the same columns, so they go in one statement.
+            await self.session.execute(
+                insert(TimelineEvent).execution_options(render_nulls=True), rows
+            )
+
+    async def last_step_done(self, incident_id: int) -> datetime | None:
+        """When the incident's latest step was completed, if any was."""
+        moment: datetime | None = await self.session.scalar(
+            select(func.max(TimelineEvent.at)).where(
+                TimelineEvent.incident_id == incident_id,
+                TimelineEvent.kind == EventKind.STEP_DONE,
+            )
+        )
+        return moment
+
     async def for_incident(self, incident_id: int) -> Sequence[TimelineEvent]:
         """An incident's events in order."""
         result = await self.session.scalars(
@@ -511,15 +544,22 @@ class Conversations:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        # Rows read by load(), kept for save() in the same transaction (the session itself
+        # only holds them weakly).
+        self._loaded: dict[int, Conversation | None] = {}
 
     async def load(self, member_id: int) -> dict[str, Any] | None:
         """The saved state, if any."""
         row = await self.session.get(Conversation, member_id)
+        self._loaded[member_id] = row
         return None if row is None else dict(row.state)
 
     async def save(self, member_id: int, state: dict[str, Any], now: datetime) -> None:
         """Replace the saved state."""
-        row = await self.session.get(Conversation, member_id)
+        if member_id in self._loaded:
+            row = self._loaded[member_id]
+        else:
+            row = await self.session.get(Conversation, member_id)
         if row is None:
             self.session.add(Conversation(member_id=member_id, state=state, updated_at=now))
         else:

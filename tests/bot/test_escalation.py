@@ -310,6 +310,24 @@ async def test_a_stalled_incident_nudges_once(runtime: Runtime, clock: FrozenClo
     assert len([m for m in messenger(runtime).to(PRO) if "has not moved" in m.text]) == 2
 
 
+async def test_progress_pushes_the_nudge_back(runtime: Runtime, clock: FrozenClock) -> None:
+    chat = await team(runtime)
+    await chat.start()
+    await chat.press("Real situation")
+    await fire_due(runtime)
+    clock.advance(minutes=10)
+    await chat.press("No immediate danger")  # a step done 10 minutes in
+    clock.advance(minutes=5)
+    await fire_due(runtime)  # 15 minutes after opening, 5 after the last step
+    assert not [m for m in messenger(runtime).to(PRO) if "has not moved" in m.text]
+    clock.advance(minutes=9)
+    await fire_due(runtime)
+    assert not [m for m in messenger(runtime).to(PRO) if "has not moved" in m.text]
+    clock.advance(minutes=1)  # 15 minutes after the last step
+    await fire_due(runtime)
+    assert len([m for m in messenger(runtime).to(PRO) if "has not moved" in m.text]) == 1
+
+
 async def test_no_nudge_while_911_reminders_run(runtime: Runtime, clock: FrozenClock) -> None:
     chat = await team(runtime)
     await to_call_911(chat)
