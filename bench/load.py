@@ -97,6 +97,7 @@ class Result:
     deliveries_failed: int = 0
     timeline_problems: int = 0
     bot_errors: int = 0
+    bot_warnings: int = 0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
     skipped: str | None = None
@@ -291,6 +292,11 @@ async def run_scenario(scenario: Scenario, folder: Path) -> Result:
         result.stuck = [r.error or "" for r in runs if not r.finished]
         log = bot.output()
         result.bot_errors = log.count("Traceback") + len(re.findall(r" ERROR ", log))
+        warnings = re.findall(r" WARNING (.*)$", log, re.M)
+        result.bot_warnings = len(warnings)
+        # Distinct kinds of warning, numbers taken out ("chain 12 failed" = "chain 7 failed").
+        kinds = {re.sub(r"\d+", "N", line)[:160] for line in warnings}
+        result.problems += sorted(kinds)[:3]
         errors = re.findall(r"^[\w.]*(?:Error|Exception|Timeout)\w*: .*$", log, re.M)
         result.problems += sorted({line[:200] for line in errors})[:5]
         if scenario.target != "echo":
