@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import statistics
-import time
 from pathlib import Path
 
 import pytest
@@ -95,9 +93,7 @@ def test_cached_model_loads_without_training(
         raise AssertionError("trained again although the cache holds this model")
 
     monkeypatch.setattr(IntentModel, "train", no_training)
-    start = time.perf_counter()
     model = load_or_train(DEFAULT_DATA_DIR, model_cache)
-    assert time.perf_counter() - start < 1.0
     assert model.classes == intent_model.classes
 
 
@@ -132,21 +128,3 @@ def test_corrupt_cache_is_replaced(tmp_path: Path, intent_model: IntentModel) ->
     again = load_or_train(DEFAULT_DATA_DIR, tmp_path)
     assert again.classes == first.classes == intent_model.classes
     assert cached.read_bytes() != b"not a pickle"
-
-
-async def test_parse_median_is_well_under_5_ms(embedded: EmbeddedInterpreter) -> None:
-    texts = [
-        "je peux montrer la photo à la direction?",
-        "les 3 cells sont dans les sacs",
-        "j'ai appelé le 911 pis le policier s'en vient, no 2026-123456",
-        "what do I do next",
-    ] * 25
-    medians = []
-    for _ in range(3):  # the best of three rounds, so a busy machine does not fail it
-        durations = []
-        for text in texts:
-            start = time.perf_counter()
-            await embedded.parse(text)
-            durations.append(time.perf_counter() - start)
-        medians.append(statistics.median(durations))
-    assert min(medians) < 0.005
