@@ -412,9 +412,18 @@ class TelegramFront:
         await self._finish_step(query.message, outcome)
 
     async def _finish_step(self, pressed: MaybeInaccessibleMessage, outcome: Outcome) -> None:
-        """After a guide button: mark the choice on the pressed message, then the next step."""
+        """After a guide button: mark the choice on the pressed message and send the next step.
+
+        Both go out at once: the step is saved already, and the next step need not wait a
+        round trip for the old message's buttons to go (an old button pressed meanwhile is
+        refused by the guide as stale anyway).
+        """
         if outcome.choice is not None and isinstance(pressed, Message):
-            await self._close(pressed, outcome.choice.text)
+            await asyncio.gather(
+                self._close(pressed, outcome.choice.text),
+                self._deliver(pressed.chat.id, outcome),
+            )
+            return
         await self._deliver(pressed.chat.id, outcome)
 
     # ---- delivery -----------------------------------------------------------------------------

@@ -206,3 +206,30 @@ async def test_dashboard_sends_officers_a_sign_in_link(telegram: Bot) -> None:
     server.send_text(pro, "/dashboard")
     refused = await server.wait_for_message(500, lambda m: "dashboard" in m["text"])
     assert "for officers and coordinators" in refused["text"]
+
+
+async def test_a_slow_edit_does_not_hold_up_the_next_step(telegram: Bot) -> None:
+    """Marking the choice on the pressed message is rate-limited (Telegram asks to wait 3 s):
+    the next step comes at once, and the old message is still marked once the wait is over."""
+    server = telegram.server
+    pro = await telegram.enrolled(Role.PROFESSIONAL, 501, "Julie")
+    server.send_text(pro, "/incident")
+    mode = await next_with_buttons(telegram, 501)
+    await press(telegram, pro, mode, "Real situation")
+    triage = await next_with_buttons(telegram, 501)
+
+    server.inject_fault("editMessageText", "429", retry_after=3)
+    await press(telegram, pro, triage, "No immediate danger")
+    step = await server.wait_for_message(501, lambda m: bool(buttons(m)), timeout=2)
+    assert "No immediate danger" not in step["text"]
+    [pressed] = [m for m in server.sent_messages(501) if m["message_id"] == triage["message_id"]]
+    assert buttons(pressed), "the 3 s wait is not over: the old buttons are still there"
+
+    await server.wait_for_call(
+        "editMessageText",
+        lambda c: str(c.params.get("message_id")) == str(triage["message_id"]) and bool(c.ok),
+        timeout=10,
+    )
+    [closed] = [m for m in server.sent_messages(501) if m["message_id"] == triage["message_id"]]
+    assert "→ No immediate danger" in closed["text"]
+    assert buttons(closed) == []
