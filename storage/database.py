@@ -19,6 +19,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from storage.crypto import KeyRing, bind_key_ring
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+PG_POOL_SIZE = 20  # PostgreSQL connections kept open (bot and dashboard, each)
+PG_POOL_OVERFLOW = 10  # more, opened for a busy moment and closed after
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: ConnectionPoolEntry) -> None:
@@ -63,7 +65,11 @@ def create_engine(url: str, keys: KeyRing | None = None) -> AsyncEngine:
         # No ping before each use (a round trip per transaction): after a server restart the
         # first use of each stale connection fails as a disconnect, the pool drops them all,
         # and the callers' retries (handlers, wake-ups) go through on fresh connections.
-        engine = create_async_engine(url)
+        # Connections are kept for as many transactions as run at once when busy (people's
+        # updates side by side, wake-ups): with the default 5 kept, each connection above them
+        # was opened and closed again per transaction (a new server process each time).
+        # They are opened only as needed, so a quiet bot holds few.
+        engine = create_async_engine(url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW)
     if keys is not None:
         bind_key_ring(engine, keys)
     return engine
