@@ -17,7 +17,7 @@ help:
 	@echo "make test   the whole test suite"
 	@echo "make lint   ruff and mypy"
 	@echo "make rasa-env rasa-train rasa-start rasa-stop nlu-eval   the Rasa NLU server (nlu/nlu.mk)"
-	@echo "make bench  the load benchmark: N professionals at once, against an echo bot (~25 min)"
+	@echo "make bench  the load benchmark: N professionals at once, against an echo bot (~20 min)"
 	@echo "make chaos  the chaos suite with 50 kill -9 trials (make test runs 5)"
 	@echo "make bench-reminders   911-reminder lateness"
 
