@@ -19,7 +19,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from storage.crypto import KeyRing, bind_key_ring
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-PG_POOL_SIZE = 20  # PostgreSQL connections kept open (bot and dashboard, each)
+PG_POOL_SIZE = 20  # PostgreSQL connections kept open when busy
 PG_POOL_OVERFLOW = 10  # more, opened for a busy moment and closed after
 
 
