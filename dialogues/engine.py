@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from dialogues.effects import (
     AdvanceStatus,
@@ -44,6 +44,9 @@ CANCEL_PREFIX = "cancel:"
 CANCEL_REASONS = ("mistake", "not_sexto")
 EVENT_NUMBER = re.compile(r"^(?=.*\d)[A-Za-z0-9][A-Za-z0-9 /_.#-]{0,39}$")
 MAX_REASON = 500
+# /incident this soon after the last step shows that incident's summary again first: the
+# summary may never have arrived (a crash between saving the last step and sending it).
+SUMMARY_AGAIN_WITHIN = timedelta(minutes=10)
 
 Result = tuple[State, list[Effect]]
 
@@ -193,17 +196,31 @@ def _enter(protocol: Protocol, state: State, step_id: str) -> Result:
     if "start_911_reminders" in current.on_enter and state.incident_id is not None:
         effects.append(StartReminders("call_911"))
     if current.terminal:
-        summary = (
-            _header(protocol, state, "summary.header")
-            + "\n\n"
-            + _checklist(protocol, state)
-            + "\n\n"
-            + protocol.text(current.text, state.language)
-        )
-        effects.append(Say(summary))
+        effects.append(Say(_summary(protocol, state, current)))
     else:
         effects.append(_show(protocol, state, current.id))
     return state, effects
+
+
+def _summary(protocol: Protocol, state: State, terminal: Step) -> str:
+    return (
+        _header(protocol, state, "summary.header")
+        + "\n\n"
+        + _checklist(protocol, state)
+        + "\n\n"
+        + protocol.text(terminal.text, state.language)
+    )
+
+
+def _just_finished(protocol: Protocol, state: State, now: datetime) -> list[Effect]:
+    """The summary of the incident this conversation finished moments ago, if it did."""
+    if state.incident_id is None or state.step is None or not state.stamps:
+        return []
+    terminal = protocol.step(state.step)
+    last = max(datetime.fromisoformat(s.at) for s in state.stamps)
+    if not terminal.terminal or now - last > SUMMARY_AGAIN_WITHIN:
+        return []
+    return [Say(_summary(protocol, state, terminal))]
 
 
 def _start(
@@ -215,13 +232,17 @@ def _start(
             Say(protocol.text("incident.busy", language, code=state.incident_code or "")),
             _show(protocol, state),
         ]
+    before = _just_finished(protocol, state, now)
     fresh = State(language=language, schools=schools)
     if not fresh.schools:
-        return fresh, [Say(protocol.text("school.none", language))]
+        return fresh, [*before, Say(protocol.text("school.none", language))]
     if len(fresh.schools) == 1:
         fresh = replace(fresh, school=fresh.schools[0])
-        return _enter(protocol, fresh, protocol.step(protocol.start).next or protocol.start)
-    return _enter(protocol, fresh, protocol.start)
+        start = protocol.step(protocol.start).next or protocol.start
+    else:
+        start = protocol.start
+    fresh, effects = _enter(protocol, fresh, start)
+    return fresh, [*before, *effects]
 
 
 def _opened(protocol: Protocol, state: State, event: IncidentOpened, now: datetime) -> Result:

@@ -377,6 +377,30 @@ def test_finishing_shows_a_summary_and_frees_the_member(protocol: Protocol) -> N
     assert walk.state.step == "mode"
 
 
+def test_incident_soon_after_the_end_shows_the_summary_again(protocol: Protocol) -> None:
+    """The summary may have been lost (a crash right after the last step was saved): asking
+    for /incident within 10 minutes shows it again before the new incident's first step."""
+    walk = Walk(protocol)
+    walk.to("after")
+    walk.press("done")
+    summary = walk.text()
+    effects = walk(StartIncident((NORD,)), minutes=9)
+    said = [e.text for e in effects if isinstance(e, Say)]
+    assert said[0] == summary
+    assert len(said) == 2  # then the new incident's first question
+    assert walk.state.step == "mode"
+    # A second /incident, or one long after the end, starts afresh without it.
+    again = walk(StartIncident((NORD,)), minutes=1)
+    assert not any("Summary of incident" in e.text for e in again if isinstance(e, Say))
+
+    later = Walk(protocol)
+    later.to("after")
+    later.press("done")
+    effects = later(StartIncident((NORD,)), minutes=11)
+    assert not any("Summary of incident" in e.text for e in effects if isinstance(e, Say))
+    assert later.state.step == "mode"
+
+
 def test_language_switch_restates_the_step(protocol: Protocol) -> None:
     walk = Walk(protocol, language="fr")
     walk.to("never")
