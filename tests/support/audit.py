@@ -152,8 +152,10 @@ def audit_reminders(
 ) -> ReminderAudit:
     """Reminders of each call_911 chain: numbered 1..k once each, on time, none left out.
 
-    Reminder n+1 is due one period after reminder n was due, or one period after it was sent
-    when that was more than a period late (the escalator skips missed periods). A reminder is
+    Reminder n+1 is due one period after reminder n was due, or one period after the bot
+    decided to send reminder n (its delivery's ``created_at``) when that decision came more
+    than a period late (the escalator skips missed periods; a reminder resent after a crash
+    keeps the schedule decided before it). A reminder is
     missed when it was due more than ``grace`` before the chain stopped and never arrived,
     unless it fell due while the bot was down (``outages``): then the confirmation may rightly
     have been handled first. A reminder that arrived more than ``tolerance`` before it was due
@@ -174,6 +176,13 @@ def audit_reminders(
             if found:
                 number = int(found.group(1) or found.group(2))
                 arrivals.setdefault(number, []).append(_aware(call.time))
+        decided: dict[int, datetime] = {}
+        for delivery in ledger.deliveries:
+            if delivery.escalation_id != chain.id or delivery.level != "professional":
+                continue
+            found = REMINDER.search(delivery.text)
+            if found:
+                decided[int(found.group(1) or found.group(2))] = _aware(delivery.created_at)
         for number, times in arrivals.items():
             if len(times) > 1:
                 audit.duplicated.append(f"{code}: reminder {number} sent {len(times)} times")
@@ -189,11 +198,12 @@ def audit_reminders(
                 audit.early.append(
                     f"{code}: reminder {number} {(due - arrived).total_seconds():.2f}s early"
                 )
-            if due + every > arrived:
+            moment = decided.get(number, arrived)
+            if due + every > moment:
                 due += every
             else:
                 audit.skipped_periods += 1
-                due = arrived + every
+                due = moment + every
         stopped = _aware(chain.stopped_at) if chain.stopped_at else None
         down = any(start <= due <= end for start, end in outages)
         if stopped is not None and due + grace < stopped and not down:
