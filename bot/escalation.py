@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -282,9 +283,10 @@ class Escalator:
     async def _recipients(
         self, session: AsyncSession, incident: Incident, level: str
     ) -> list[Member]:
+        # Their schools are not needed here: not loading them saves a query per recipient.
         members = Members(session)
         if self._drill_only(incident):
-            professional = await members.get(incident.opened_by)
+            professional = await members.get(incident.opened_by, schools=False)
             return [professional] if professional is not None else []
         if level == "coordinator":
             return list(await members.with_role(Role.COORDINATOR))
@@ -292,7 +294,7 @@ class Escalator:
         if assignment is None:
             return []
         member_id = assignment.officer_id if level == "officer" else assignment.backup_officer_id
-        member = await members.get(member_id) if member_id is not None else None
+        member = await members.get(member_id, schools=False) if member_id is not None else None
         return [member] if member is not None and member.active else []
 
     def _ladder(self) -> list[str]:
@@ -507,7 +509,7 @@ class Escalator:
         async with self.sessions() as session, session.begin():
             escalations = Escalations(session)
             row = await escalations.get(escalation_id)
-            member = await Members(session).get(professional_id)
+            member = await Members(session).get(professional_id, schools=False)
             assert row is not None  # noqa: S101 - it was there a moment ago
             assert member is not None  # noqa: S101 - incidents keep their opener
             if not outcome.replies or row.stopped_at is not None:
@@ -589,12 +591,17 @@ class Escalator:
             )
         now = self.clock.now()
         async with self.sessions() as session, session.begin():
-            delivery = await session.get(Delivery, send.delivery_id)
-            assert delivery is not None  # noqa: S101 - recorded before sending
-            delivery.status = "failed" if error else "delivered"
-            delivery.sent_at = now
-            delivery.message_id = message_id
-            delivery.error = error
+            # Recorded before sending; updated in place, without reading it back first.
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id == send.delivery_id)
+                .values(
+                    status="failed" if error else "delivered",
+                    sent_at=now,
+                    message_id=message_id,
+                    error=error,
+                )
+            )
             kinds = {
                 ("officer_alert", True): EventKind.ALERT_SENT,
                 ("officer_alert", False): EventKind.ALERT_FAILED,
