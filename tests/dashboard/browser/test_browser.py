@@ -119,3 +119,17 @@ async def test_a_drill_in_the_simulator_up_to_the_911_call(
     shot = tmp_path / "drill-page.png"
     await page.screenshot(path=str(shot), full_page=True)
     keep_screenshot(shot)
+
+
+async def test_a_refused_register_entry_is_shown_as_an_error(
+    browser: Browser, served: Served
+) -> None:
+    page = await signed_in(browser, served, served.world.coordinator.id)
+    await page.goto(f"{served.url}/confidentiality/new")
+    await page.get_by_role("button", name="Save").click()
+    summary = page.get_by_role("alert")
+    await expect(summary).to_have_text("The entry was not saved: correct the fields marked.")
+    # Red on pink, like the field errors: not the green of a confirmation.
+    await expect(summary).to_have_css("color", "rgb(166, 27, 27)")
+    await expect(summary).to_have_css("background-color", "rgb(251, 234, 234)")
+    await expect(page.locator("#description")).to_have_attribute("aria-invalid", "true")
