@@ -41,7 +41,8 @@ def summary(report: RetentionReport) -> str:
     return (
         f"conversation removed from {len(report.transcripts)} incident(s), "
         f"{len(report.anonymised)} incident(s) anonymised, "
-        f"{report.messages} chat message(s) outside incidents cleared"
+        f"{report.messages} chat message(s) outside incidents cleared, "
+        f"{report.attempts} wrong enrollment code attempt(s) forgotten"
     )
 
 
@@ -51,7 +52,9 @@ class RetentionService:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], clock: Clock, config: Config
     ) -> None:
-        self.retention = Retention(sessions, policy_of(config))
+        self.retention = Retention(
+            sessions, policy_of(config), config.enrollment.wrong_code_window
+        )
         self.clock = clock
         self.config = config
         self._lock = asyncio.Lock()
@@ -146,6 +149,10 @@ def plan_lines(plan: RetentionPlan, config: Config) -> list[str]:
         f"{retention.incident_days} days ago), and clear {plan.messages} chat message(s) "
         "outside incidents."
     )
+    if plan.attempts:
+        lines.append(
+            f"Would forget {plan.attempts} wrong enrollment code attempt(s) no longer counted."
+        )
     lines.append("Dry run: nothing was changed.")
     return lines
 
@@ -160,6 +167,10 @@ def report_lines(report: RetentionReport, config: Config) -> list[str]:
             f"{len(report.anonymised)} incident(s), cleared {report.messages} chat message(s) "
             "outside incidents."
         ]
+    if report.attempts:
+        lines.append(
+            f"Forgot {report.attempts} wrong enrollment code attempt(s) no longer counted."
+        )
     if report.failed:
         lines.append(f"Could not purge: {', '.join(report.failed)} (see the log; run again).")
     lines.append("Recorded in the audit log.")

@@ -218,6 +218,30 @@ class EnrollmentAttempts:
         )
         return until if until is not None and until > now else None
 
+    @staticmethod
+    def _stale(now: datetime, window: timedelta) -> tuple[Any, ...]:
+        return (
+            EnrollmentAttempt.at < now - window,
+            EnrollmentAttempt.locked_until.is_(None) | (EnrollmentAttempt.locked_until <= now),
+        )
+
+    async def stale(self, now: datetime, window: timedelta) -> int:
+        """How many attempts no count (``window``) or lockout needs any more."""
+        count = await self.session.scalar(
+            select(func.count(EnrollmentAttempt.id)).where(*self._stale(now, window))
+        )
+        return int(count or 0)
+
+    async def forget_stale(self, now: datetime, window: timedelta) -> int:
+        """Delete the attempts no count or lockout needs any more (Telegram ids are personal
+        data); returns how many."""
+        result = await self.session.execute(
+            delete(EnrollmentAttempt)
+            .where(*self._stale(now, window))
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def record_wrong(
         self,
         telegram_user_id: int,
@@ -229,15 +253,7 @@ class EnrollmentAttempts:
     ) -> tuple[int, datetime | None]:
         """Record a wrong code; returns how many the account sent within ``window`` since its
         last lockout, and the end of the lockout this one started (None: no lockout)."""
-        # What no count or lockout needs any more is deleted: Telegram ids are personal data.
-        await self.session.execute(
-            delete(EnrollmentAttempt)
-            .where(
-                EnrollmentAttempt.at < now - window,
-                EnrollmentAttempt.locked_until.is_(None) | (EnrollmentAttempt.locked_until <= now),
-            )
-            .execution_options(synchronize_session=False)
-        )
+        await self.forget_stale(now, window)
         mine = EnrollmentAttempt.telegram_user_id == telegram_user_id
         last_lockout = await self.session.scalar(
             select(func.max(EnrollmentAttempt.id)).where(

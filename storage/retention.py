@@ -39,7 +39,7 @@ from storage.models import (
     IncidentStatus,
     TimelineEvent,
 )
-from storage.repositories import AuditLog
+from storage.repositories import AuditLog, EnrollmentAttempts
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +105,12 @@ class RetentionPlan:
     at: datetime
     incidents: tuple[DueIncident, ...]
     messages: int  # chat messages outside incidents whose text would go
+    attempts: int = 0  # wrong enrollment codes no count or lockout needs any more
 
     @property
     def empty(self) -> bool:
         """Nothing is due."""
-        return not self.incidents and not self.messages
+        return not self.incidents and not self.messages and not self.attempts
 
     def codes(self, action: Action) -> list[str]:
         """The codes of the incidents due for ``action``."""
@@ -127,11 +128,12 @@ class RetentionReport:
     messages: int  # chat messages outside incidents whose text was removed
     events: int  # timeline rows changed in all
     failed: tuple[str, ...] = ()
+    attempts: int = 0  # wrong enrollment codes forgotten (their Telegram accounts with them)
 
     @property
     def changed(self) -> bool:
         """Something was removed."""
-        return bool(self.transcripts or self.anonymised or self.messages)
+        return bool(self.transcripts or self.anonymised or self.messages or self.attempts)
 
 
 def _without(data: dict[str, Any] | None, keys: Iterable[str]) -> dict[str, Any] | None:
@@ -147,9 +149,16 @@ def _without(data: dict[str, Any] | None, keys: Iterable[str]) -> dict[str, Any]
 class Retention:
     """Plans and applies the retention purge on a database."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], policy: RetentionPolicy):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        policy: RetentionPolicy,
+        attempts_window: timedelta | None = None,
+    ):
         self.sessions = sessions
         self.policy = policy
+        # Wrong enrollment codes are counted over this window (None: not purged here).
+        self.attempts_window = attempts_window
 
     # ---- what is due -------------------------------------------------------------------------
 
@@ -199,7 +208,12 @@ class Retention:
             messages = await session.scalar(
                 select(func.count(TimelineEvent.id)).where(*self._loose_messages(now))
             )
-        return RetentionPlan(now, tuple(due), int(messages or 0))
+            attempts = (
+                await EnrollmentAttempts(session).stale(now, self.attempts_window)
+                if self.attempts_window is not None
+                else 0
+            )
+        return RetentionPlan(now, tuple(due), int(messages or 0), attempts)
 
     def _loose_messages(self, now: datetime) -> tuple[Any, ...]:
         return (
@@ -240,6 +254,11 @@ class Retention:
         async with self.sessions() as session, session.begin():
             messages = await self._purge_loose_messages(session, now)
             events += messages
+            attempts = (
+                await EnrollmentAttempts(session).forget_stale(now, self.attempts_window)
+                if self.attempts_window is not None
+                else 0
+            )
             report = RetentionReport(
                 now,
                 trigger,
@@ -248,6 +267,7 @@ class Retention:
                 messages,
                 events,
                 tuple(failed),
+                attempts,
             )
             await AuditLog(session).append(
                 at=now,
@@ -260,6 +280,7 @@ class Retention:
                     "transcripts": len(transcripts),
                     "anonymised": len(anonymised),
                     "messages": messages,
+                    "enrollment_attempts": attempts,
                     "events": events,
                     "incidents": {"transcript": transcripts, "anonymise": anonymised},
                     "failed": failed,

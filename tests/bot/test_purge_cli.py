@@ -18,6 +18,7 @@ from bot.runtime import Runtime
 from bot.scheduler import Wakeups
 from bot.settings import Config, ConfigError, parse_config
 from storage.models import AuditEntry
+from storage.repositories import EnrollmentAttempts
 from tests.conftest import TEST_CONFIG, settings_for
 from tests.support.botapi import BotApiServer
 from tests.support.clock import FrozenClock
@@ -213,6 +214,10 @@ async def test_sexto_purge_lists_then_applies(
     await runtime.prepare_database()
     try:
         story = await tell_story(runtime, clock)
+        async with runtime.sessions() as session, session.begin():
+            await EnrollmentAttempts(session).record_wrong(
+                777, clock.now(), window=timedelta(minutes=15), limit=5, lockout=timedelta(hours=1)
+            )
         env = environment(write_config(tmp_path, retention=RETENTION), database_url)
         before = await stored_text(runtime)
 
@@ -224,6 +229,7 @@ async def test_sexto_purge_lists_then_applies(
             (story.drill, "transcript + anonymise"),
         ]
         assert "anonymise 2 incident(s)" in dry.stdout
+        assert "Would forget 1 wrong enrollment code attempt(s)" in dry.stdout
         assert "Dry run: nothing was changed." in dry.stdout
         assert story.open not in dry.stdout
         assert await stored_text(runtime) == before
@@ -231,6 +237,7 @@ async def test_sexto_purge_lists_then_applies(
         real = run(env, "purge")
         assert real.returncode == 0, real.stderr
         assert "Removed the conversation of 2 incident(s), anonymised 2 incident(s)" in real.stdout
+        assert "Forgot 1 wrong enrollment code attempt(s)" in real.stdout
         everything = await stored_text(runtime)
         for sentence in (TYPED, BEFORE_OPENING, CANCEL_REASON, EVENT_NUMBER):
             assert sentence not in everything

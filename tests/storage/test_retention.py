@@ -15,12 +15,18 @@ from storage.models import (
     AuditEntry,
     Conversation,
     Delivery,
+    EnrollmentAttempt,
     Escalation,
     EventKind,
     Incident,
     TimelineEvent,
 )
-from storage.repositories import Escalations, IncidentFilter, IncidentRegister
+from storage.repositories import (
+    EnrollmentAttempts,
+    Escalations,
+    IncidentFilter,
+    IncidentRegister,
+)
 from storage.retention import Action, Retention, RetentionPolicy
 from tests.support.clock import FrozenClock
 from tests.support.retention import (
@@ -330,3 +336,32 @@ async def test_the_migration_keeps_existing_incidents(
     clock.current = story.closed_at + timedelta(days=400)
     report = await Retention(runtime.sessions, POLICY).apply(clock.now(), "test")
     assert report.anonymised == (story.closed, story.drill)
+
+
+async def test_wrong_enrollment_codes_no_longer_counted_are_forgotten(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    # Telegram accounts that once sent a wrong code: kept only while a count or lockout needs them.
+    window, lockout = timedelta(minutes=15), timedelta(hours=1)
+    async with runtime.sessions() as session, session.begin():
+        attempts = EnrollmentAttempts(session)
+        for minute in range(3):  # locked out until an hour after the third
+            at = clock.now() - timedelta(minutes=20 - minute)
+            await attempts.record_wrong(222, at, window=window, limit=3, lockout=lockout)
+        await attempts.record_wrong(333, clock.now(), window=window, limit=5, lockout=lockout)
+        # Recorded as at its time: no later wrong code came to clear it away.
+        old = clock.now() - timedelta(days=2)
+        await attempts.record_wrong(111, old, window=window, limit=5, lockout=lockout)
+
+    purge = Retention(runtime.sessions, POLICY, attempts_window=window)
+    plan = await purge.plan(clock.now())
+    assert plan.attempts == 1
+    report = await purge.apply(clock.now(), "test")
+    assert report.attempts == 1
+    assert report.changed
+    async with runtime.sessions() as session:
+        left = (await session.scalars(select(EnrollmentAttempt.telegram_user_id))).all()
+        entry = await session.scalar(select(AuditEntry).order_by(AuditEntry.id.desc()))
+    assert sorted(set(left)) == [222, 333]  # the lockout and the recent code stay
+    assert entry is not None
+    assert entry.data["enrollment_attempts"] == 1
