@@ -164,6 +164,7 @@ class Escalator:
         self.guide: Guide | None = None
         self.closing = False
         self._applying: asyncio.Future[None] | None = None
+        self._starting: set[asyncio.Future[None]] = set()
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # ---- called by the guide inside its transaction ---------------------------------------
@@ -235,26 +236,42 @@ class Escalator:
         return [Wake(row.id, now)], text("officer.none", language, school=school_name)
 
     def apply_soon(self, wakes: Sequence[Wake]) -> None:
-        """:meth:`apply` in the background, in order, so replies do not wait for the scheduler's
-        job store (a write to the database of its own)."""
-        if not wakes:
+        """:meth:`apply` in the background, so replies do not wait for the scheduler's job store
+        (a write to the database of its own).
+
+        Future wake-ups are stored in order, one batch after the other. A wake-up due now (an
+        alert to send at once) starts at once instead of queueing behind other incidents' job
+        store writes: it needs no stored job, and the chain's row decides what is due anyway
+        (a stored job applied later for the same chain finds nothing due, or re-arms it).
+        """
+        now = self.clock.now()
+        due = [w for w in wakes if w.at is not None and w.at <= now]
+        later = [w for w in wakes if w.at is None or w.at > now]
+        if due:
+            task = asyncio.ensure_future(self.apply(due))
+            self._starting.add(task)
+            task.add_done_callback(self._starting.discard)
+        if not later:
             return
         previous = self._applying
 
         async def after_previous() -> None:
             if previous is not None:
                 await previous
-            await self.apply(wakes)
+            await self.apply(later)
 
         self._applying = asyncio.ensure_future(after_previous())
 
     async def settle(self) -> None:
         """Wait until every wake-up handed to :meth:`apply_soon` is applied."""
-        while self._applying is not None:
-            applying = self._applying
-            await applying
-            if self._applying is applying:
-                self._applying = None
+        while self._applying is not None or self._starting:
+            if self._starting:
+                await asyncio.gather(*self._starting)
+            if self._applying is not None:
+                applying = self._applying
+                await applying
+                if self._applying is applying:
+                    self._applying = None
 
     async def apply(self, wakes: Sequence[Wake]) -> None:
         """Carry out wake-ups once their transaction is committed.

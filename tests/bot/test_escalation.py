@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.escalation import Ack
+from bot.escalation import Ack, NoWakeup, Wake
 from bot.runtime import Runtime
 from dialogues.events import ButtonPressed, CancelRequested
 from storage.models import Delivery, EventKind, Role, TimelineEvent
@@ -385,3 +386,42 @@ async def test_reminders_for_a_cancelled_incident_stop_themselves(
     clock.advance(hours=1)
     await fire_due(runtime)
     assert not [m for m in messenger(runtime).to(PRO) if "Reminder" in m.text]
+
+
+# ---- wake-ups ----------------------------------------------------------------------------------
+
+
+class SlowStore(NoWakeup):
+    """A scheduler whose job store writes hang until released; wake-ups due now need none."""
+
+    def __init__(self, clock: FrozenClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.released = asyncio.Event()
+        self.started: list[int] = []
+
+    async def schedule(self, escalation_id: int, at: datetime) -> None:
+        if at <= self.clock.now():
+            self.started.append(escalation_id)
+            return
+        await self.released.wait()
+        await super().schedule(escalation_id, at)
+
+
+async def test_an_alert_due_now_does_not_wait_for_earlier_job_store_writes(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    store = SlowStore(clock)
+    runtime.escalator.wakeup = store
+    escalator = runtime.escalator
+    escalator.apply_soon([Wake(1, clock.now() + timedelta(minutes=5))])  # another incident's timer
+    escalator.apply_soon([Wake(2, clock.now())])  # an alert to send at once
+    try:
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert store.started == [2]
+        assert store.jobs == {}  # the timer is still being stored
+    finally:
+        store.released.set()
+    await escalator.settle()
+    assert store.jobs == {1: clock.now() + timedelta(minutes=5)}
