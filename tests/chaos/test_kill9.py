@@ -39,7 +39,8 @@ from tests.support.chaos import (
 from tests.support.fleet import crew
 from tests.support.loadserver import StampedBotApiServer
 
-pytestmark = pytest.mark.slow
+# Up to 30 s a trial (a restart included) on a busy machine: 50 trials outlast the suite's 300 s.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(max(300, 60 + 30 * trials_on("sqlite")))]
 
 PER_TRIAL = 3
 EVERY = timedelta(seconds=1)
