@@ -113,6 +113,8 @@ class TelegramFront:
         self.messenger: Messenger | None = None
         # How long an update is tried again while the database is unreachable.
         self.patience = 300.0
+        # How long a guide button may spin before it is answered without waiting for its step.
+        self.spinner_grace = 0.5
 
     def install(self, app: Application) -> None:  # type: ignore[type-arg]
         """Register the handlers, groups first so nothing else answers there."""
@@ -379,14 +381,11 @@ class TelegramFront:
             and self.guide.knows(query.from_user.id)
         ):
             # A step of a known member: the account is checked in the step's own transaction.
-            answering = asyncio.ensure_future(_answer(query))
-            try:
+            async with _Spinner(query, self.spinner_grace) as spinner:
                 outcome = await self.guide.handle_account(query.from_user.id, ButtonPressed(data))
-            finally:
-                await answering
-            if outcome is not None:
-                await self._finish_step(query.message, outcome)
-                return
+                if outcome is not None:
+                    await self._finish_step(query.message, outcome, spinner)
+                    return
             member = await self._member(update, answered=True)
             if member is None:
                 return
@@ -400,31 +399,28 @@ class TelegramFront:
         if data.startswith(FOLLOW_UP_PREFIX) and isinstance(query.message, Message):
             await self._follow_up(query, query.message, member, data[len(FOLLOW_UP_PREFIX) :])
             return
-        # Stop the button's spinner while the step is worked out, not after.
-        answering = asyncio.ensure_future(_answer(query))
-        try:
+        async with _Spinner(query, self.spinner_grace) as spinner:
             if data == START_BUTTON and member.role in OPENERS:
                 outcome = await self.guide.start_incident(member.id)
             else:
                 outcome = await self.guide.handle(member.id, ButtonPressed(data), member=member)
-        finally:
-            await answering
-        await self._finish_step(query.message, outcome)
+            await self._finish_step(query.message, outcome, spinner)
 
-    async def _finish_step(self, pressed: MaybeInaccessibleMessage, outcome: Outcome) -> None:
-        """After a guide button: mark the choice on the pressed message and send the next step.
+    async def _finish_step(
+        self, pressed: MaybeInaccessibleMessage, outcome: Outcome, spinner: _Spinner
+    ) -> None:
+        """After a guide button: send the next step, then stop the button's spinner and mark
+        the choice on the pressed message.
 
-        Both go out at once: the step is saved already, and the next step need not wait a
-        round trip for the old message's buttons to go (an old button pressed meanwhile is
-        refused by the guide as stale anyway).
+        The next step goes first: it is what the person waits for, and the two others would
+        otherwise compete with it for the program's time. The step is saved already; an old
+        button pressed before its buttons go is refused by the guide as stale.
         """
-        if outcome.choice is not None and isinstance(pressed, Message):
-            await asyncio.gather(
-                self._close(pressed, outcome.choice.text),
-                self._deliver(pressed.chat.id, outcome),
-            )
-            return
         await self._deliver(pressed.chat.id, outcome)
+        if outcome.choice is not None and isinstance(pressed, Message):
+            await asyncio.gather(spinner.stop(), self._close(pressed, outcome.choice.text))
+        else:
+            await spinner.stop()
 
     # ---- delivery -----------------------------------------------------------------------------
 
@@ -520,6 +516,40 @@ class TelegramFront:
             await self._messenger().send(chat_id, text, buttons, protect=protect)
         except DeliveryError as error:
             log.warning("reply to chat %s not delivered: %s", chat_id, error)
+
+
+class _Spinner:
+    """The answer to a guide button's press, which stops the button's spinner: sent once, when
+    :meth:`stop` is called or ``grace`` seconds after the press, whichever comes first.
+
+    A quick step answers after its reply has gone out; a slow one (a busy moment, a database
+    that does not answer) still stops the spinner within the grace period.
+    """
+
+    def __init__(self, query: CallbackQuery, grace: float) -> None:
+        self._query = query
+        self._grace = grace
+        self._timer: asyncio.TimerHandle | None = None
+        self._answering: asyncio.Future[None] | None = None
+
+    async def __aenter__(self) -> _Spinner:
+        self._timer = asyncio.get_running_loop().call_later(self._grace, self._start)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    def _start(self) -> None:
+        if self._answering is None:
+            self._answering = asyncio.ensure_future(_answer(self._query))
+
+    async def stop(self) -> None:
+        """Answer the press now, unless it was answered already; returns once it has been."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._start()
+        assert self._answering is not None  # noqa: S101 - _start() set it
+        await self._answering
 
 
 async def _answer(

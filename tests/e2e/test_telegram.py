@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from storage.models import EventKind, Incident, IncidentStatus, Role, TimelineEvent
@@ -26,6 +28,28 @@ async def press(bot: Bot, user: dict[str, Any], message: dict[str, Any], label: 
     await bot.server.wait_for_callback_answer(query)
 
 
+async def marked(bot: Bot, chat_id: int, pressed: dict[str, Any]) -> dict[str, Any]:
+    """A pressed message as it is once the bot has marked the choice on it."""
+    await bot.server.wait_for_call(
+        "editMessageText",
+        lambda c: str(c.params.get("message_id")) == str(pressed["message_id"]) and bool(c.ok),
+        timeout=10,
+    )
+    [message] = [
+        m for m in bot.server.sent_messages(chat_id) if m["message_id"] == pressed["message_id"]
+    ]
+    return message
+
+
+async def at_triage(bot: Bot, user_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A professional who opened a real incident: the user and the triage step's message."""
+    pro = await bot.enrolled(Role.PROFESSIONAL, user_id, "Julie")
+    bot.server.send_text(pro, "/incident")
+    mode = await next_with_buttons(bot, user_id)
+    await press(bot, pro, mode, "Real situation")
+    return pro, await next_with_buttons(bot, user_id)
+
+
 async def test_a_whole_incident_by_buttons(telegram: Bot) -> None:
     server = telegram.server
     officer = await telegram.enrolled(Role.OFFICER, 700, "Officer Lee")
@@ -42,7 +66,7 @@ async def test_a_whole_incident_by_buttons(telegram: Bot) -> None:
     assert "École secondaire du Nord" in alert["text"]
 
     # The pressed message now shows the choice and has no buttons left.
-    [closed] = [m for m in server.sent_messages(500) if m["message_id"] == mode["message_id"]]
+    closed = await marked(telegram, 500, mode)
     assert re.search(r"→ Real situation \(\d\d:\d\d\)$", closed["text"])
     assert buttons(closed) == []
 
@@ -212,11 +236,7 @@ async def test_a_slow_edit_does_not_hold_up_the_next_step(telegram: Bot) -> None
     """Marking the choice on the pressed message is rate-limited (Telegram asks to wait 3 s):
     the next step comes at once, and the old message is still marked once the wait is over."""
     server = telegram.server
-    pro = await telegram.enrolled(Role.PROFESSIONAL, 501, "Julie")
-    server.send_text(pro, "/incident")
-    mode = await next_with_buttons(telegram, 501)
-    await press(telegram, pro, mode, "Real situation")
-    triage = await next_with_buttons(telegram, 501)
+    pro, triage = await at_triage(telegram, 501)
 
     server.inject_fault("editMessageText", "429", retry_after=3)
     await press(telegram, pro, triage, "No immediate danger")
@@ -225,11 +245,54 @@ async def test_a_slow_edit_does_not_hold_up_the_next_step(telegram: Bot) -> None
     [pressed] = [m for m in server.sent_messages(501) if m["message_id"] == triage["message_id"]]
     assert buttons(pressed), "the 3 s wait is not over: the old buttons are still there"
 
-    await server.wait_for_call(
-        "editMessageText",
-        lambda c: str(c.params.get("message_id")) == str(triage["message_id"]) and bool(c.ok),
-        timeout=10,
-    )
-    [closed] = [m for m in server.sent_messages(501) if m["message_id"] == triage["message_id"]]
+    closed = await marked(telegram, 501, triage)
     assert "→ No immediate danger" in closed["text"]
     assert buttons(closed) == []
+
+
+async def test_the_next_step_goes_out_before_the_button_is_answered(telegram: Bot) -> None:
+    """What the person waits for (the next step) is sent first; stopping the pressed button's
+    spinner and marking the choice come right after, not in its way."""
+    server = telegram.server
+    pro, triage = await at_triage(telegram, 502)
+
+    query = server.press_button(pro, triage, text="No immediate danger")
+    await server.wait_for_callback_answer(query)
+    step = await next_with_buttons(telegram, 502)
+    calls = server.calls
+    [sent] = [
+        i
+        for i, c in enumerate(calls)
+        if c.method == "sendMessage" and c.ok and c.result["message_id"] == step["message_id"]
+    ]
+    [answered] = [
+        i
+        for i, c in enumerate(calls)
+        if c.method == "answerCallbackQuery" and c.params.get("callback_query_id") == query["id"]
+    ]
+    assert sent < answered
+
+
+async def test_a_slow_step_still_stops_the_button_spinning(
+    telegram: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a step takes long (a busy moment, a database slow to answer), the pressed button
+    is answered within half a second anyway, and the step follows when it is ready."""
+    server = telegram.server
+    pro, triage = await at_triage(telegram, 503)
+
+    guide = telegram.runtime.guide
+    quick = guide.handle_account
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(3)
+        return await quick(*args, **kwargs)
+
+    monkeypatch.setattr(guide, "handle_account", slow)
+    query = server.press_button(pro, triage, text="No immediate danger")
+    answer = await server.wait_for_callback_answer(query, timeout=2)
+    assert answer.text is None
+    assert [m for m in server.sent_messages(503) if m["message_id"] > triage["message_id"]] == []
+    step = await next_with_buttons(telegram, 503)
+    assert "No immediate danger" not in step["text"]
+    assert len([c for c in server.calls if c.method == "answerCallbackQuery"]) == 2
