@@ -13,6 +13,8 @@ from bot.handlers import TelegramFront
 from bot.retention import RetentionService
 from bot.runtime import Runtime
 from bot.scheduler import Wakeups
+from bot.settings import Telegram as TelegramConfig
+from bot.telegram_http import AiohttpRequest
 from bot.updates import PerPersonUpdateProcessor
 from bot.webhook import WebhookReceiver
 
@@ -34,9 +36,8 @@ def build_application(runtime: Runtime) -> tuple[Application, TelegramFront]:  #
             AIORateLimiter(overall_max_rate=telegram.max_messages_per_second, max_retries=3)
         )
         .concurrent_updates(PerPersonUpdateProcessor(telegram.concurrent_updates))
-        .connect_timeout(telegram.connect_timeout.total_seconds())
-        .read_timeout(telegram.read_timeout.total_seconds())
-        .write_timeout(telegram.read_timeout.total_seconds())
+        .request(_request(telegram))
+        .get_updates_request(_request(telegram, connections=1))
         .build()
     )
     dashboard = runtime.settings.config.dashboard
@@ -48,6 +49,16 @@ def build_application(runtime: Runtime) -> tuple[Application, TelegramFront]:  #
     )
     front.install(app)
     return app, front
+
+
+def _request(telegram: TelegramConfig, connections: int = 256) -> AiohttpRequest:
+    """How python-telegram-bot reaches the Bot API: aiohttp, with the configured time-outs."""
+    return AiohttpRequest(
+        connection_pool_size=connections,
+        connect_timeout=telegram.connect_timeout.total_seconds(),
+        read_timeout=telegram.read_timeout.total_seconds(),
+        write_timeout=telegram.read_timeout.total_seconds(),
+    )
 
 
 RESYNC_EVERY = 30.0
