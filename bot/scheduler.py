@@ -111,19 +111,27 @@ def jobs_url(database_url: str) -> str:
 
 def _wal(dbapi_connection: Any, _record: Any) -> None:
     """A SQLite jobs file in write-ahead mode: a commit appends to the log instead of
-    rewriting a rollback journal (several file syncs) each time a wake-up is stored."""
+    rewriting a rollback journal (several file syncs) each time a wake-up is stored.
+
+    Commits are not synced to disk one by one (``synchronous=NORMAL``; the log still is at
+    each checkpoint, so the file cannot be corrupted): the jobs are a copy of the escalations
+    table, and wake-ups a power cut takes back are made again by the start-up reconciliation.
+    """
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
 
 
 def _jobs_engine(url: str) -> sqlalchemy.Engine:
-    """The job store's (synchronous) engine."""
-    engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
+    """The job store's (synchronous) engine; connections to a server are checked before use
+    (it may have restarted), a SQLite file's are not (a round trip per job for nothing)."""
     if url.startswith("sqlite"):
+        engine = sqlalchemy.create_engine(url)
         sqlalchemy.event.listen(engine, "connect", _wal)
-    return engine
+        return engine
+    return sqlalchemy.create_engine(url, pool_pre_ping=True)
 
 
 class Wakeups:

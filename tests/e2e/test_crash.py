@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 
+from bot.scheduler import jobs_url
 from tests.e2e.conftest import TOKEN
 from tests.support.botapi import ThreadedBotApiServer
 from tests.support.process import BotProcess, enroll, environment, run, write_config
@@ -35,9 +37,11 @@ def count(server: ThreadedBotApiServer, chat: int, needle: str) -> int:
     return sum(needle in m["text"] for m in server.sent_messages(chat))
 
 
-async def test_kill_9_loses_and_repeats_nothing(
+def started(
     server: ThreadedBotApiServer, database_url: str, tmp_path: Path
-) -> None:
+) -> tuple[BotProcess, tuple[str, str]]:
+    """The bot process, with reminders and alert repeats every EVERY seconds, and enrollment
+    codes for a professional and an officer."""
     config = write_config(
         tmp_path,
         escalation={
@@ -51,23 +55,39 @@ async def test_kill_9_loses_and_repeats_nothing(
     )
     env = environment(config, database_url, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=server.url)
     assert run(env, "init").returncode == 0
-    pro_code = enroll(env, "professional")
-    officer_code = enroll(env, "officer")
+    codes = enroll(env, "professional"), enroll(env, "officer")
     bot = BotProcess(env, tmp_path / "bot.log")
     bot.start()
-    try:
-        pro = server.add_user(PRO, "Julie", language_code="en")
-        officer = server.add_user(OFFICER, "Officer Roy", language_code="en")
-        server.send_text(officer, f"/start {officer_code}")
-        await server.wait_for_message(OFFICER, timeout=30)
-        server.send_text(pro, f"/start {pro_code}")
-        await server.wait_for_message(PRO, timeout=30)
-        server.send_text(pro, "/incident")
+    return bot, codes
+
+
+async def at_grid_step(
+    server: ThreadedBotApiServer, codes: tuple[str, str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A professional at the grid step of a real incident, its officer alerted: the
+    professional's user and the step's message."""
+    pro_code, officer_code = codes
+    pro = server.add_user(PRO, "Julie", language_code="en")
+    officer = server.add_user(OFFICER, "Officer Roy", language_code="en")
+    server.send_text(officer, f"/start {officer_code}")
+    await server.wait_for_message(OFFICER, timeout=30)
+    server.send_text(pro, f"/start {pro_code}")
+    await server.wait_for_message(PRO, timeout=30)
+    server.send_text(pro, "/incident")
+    step = await server.wait_for_message(PRO, lambda m: bool(buttons(m)))
+    for label in ("Real situation", "No immediate danger", "Understood", "Done", "1"):
+        server.press_button(pro, step, text=label)
         step = await server.wait_for_message(PRO, lambda m: bool(buttons(m)))
-        for label in ("Real situation", "No immediate danger", "Understood", "Done", "1"):
-            server.press_button(pro, step, text=label)
-            step = await server.wait_for_message(PRO, lambda m: bool(buttons(m)))
-        await server.wait_for_message(OFFICER, lambda m: "🔔 SEXTO" in m["text"])
+    await server.wait_for_message(OFFICER, lambda m: "🔔 SEXTO" in m["text"])
+    return pro, step
+
+
+async def test_kill_9_loses_and_repeats_nothing(
+    server: ThreadedBotApiServer, database_url: str, tmp_path: Path
+) -> None:
+    bot, codes = started(server, database_url, tmp_path)
+    try:
+        pro, step = await at_grid_step(server, codes)
         server.press_button(pro, step, text="Grid filled in")
         await server.wait_for_message(PRO, lambda m: "Call 911 now" in m["text"])
         shown = time.monotonic()
@@ -95,3 +115,41 @@ async def test_kill_9_loses_and_repeats_nothing(
     finally:
         bot.stop()
     assert "interrupted message(s) resent" in bot.output()
+
+
+async def test_lost_wake_ups_are_made_again_at_start(
+    server: ThreadedBotApiServer, database_url: str, tmp_path: Path
+) -> None:
+    """The job store is a copy of the escalations table (its SQLite file is not synced at each
+    commit): when its jobs are gone, the next start makes them again and reminders come."""
+    bot, codes = started(server, database_url, tmp_path)
+    try:
+        pro, step = await at_grid_step(server, codes)
+        server.press_button(pro, step, text="Grid filled in")
+        await server.wait_for_message(PRO, lambda m: "Call 911 now" in m["text"])
+        bot.kill()
+        lose_jobs(database_url)
+        bot.start()
+        await server.wait_for_message(PRO, lambda m: "Reminder 1" in m["text"], timeout=30)
+        await server.wait_for_message(PRO, lambda m: "Reminder 2" in m["text"], timeout=30)
+        assert count(server, PRO, "Reminder 1") == 1
+    finally:
+        bot.stop()
+
+
+def lose_jobs(database_url: str) -> None:
+    """Every stored wake-up gone: the SQLite jobs file deleted, or PostgreSQL's jobs table
+    emptied."""
+    url = jobs_url(database_url)
+    if url.startswith("sqlite"):
+        path = Path(url.split("///", 1)[1])
+        for lost in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            lost.unlink(missing_ok=True)
+        return
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            gone = connection.execute(sqlalchemy.text("DELETE FROM apscheduler_jobs")).rowcount
+        assert gone > 0
+    finally:
+        engine.dispose()
