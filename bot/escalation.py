@@ -12,7 +12,7 @@ import asyncio
 import enum
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -69,9 +69,36 @@ class Wakeup(Protocol):
         """Forget a chain's wake-up."""
         ...
 
-    async def reconcile(self, running: Sequence[tuple[int, datetime]]) -> tuple[int, int]:
-        """Match the stored wake-ups to the running chains."""
+    async def scheduled(self) -> dict[int, datetime]:
+        """The stored wake-ups: chain id -> time."""
         ...
+
+    async def reconcile(
+        self, running: Sequence[tuple[int, datetime]], known: Mapping[int, datetime]
+    ) -> tuple[int, int]:
+        """Match the stored wake-ups to the running chains (see :func:`reconciliation`)."""
+        ...
+
+
+def reconciliation(
+    known: Mapping[int, datetime], running: Sequence[tuple[int, datetime]]
+) -> tuple[list[int], dict[int, datetime]]:
+    """What makes the stored wake-ups match the running chains: the chains whose wake-up to
+    cancel, and the wake-ups to store; ``known`` is a snapshot of the stored wake-ups.
+
+    The snapshot must be taken *before* the chains are read: the program goes on meanwhile, and
+    a chain started after that read, its wake-up already stored, would otherwise look obsolete
+    and lose its wake-up. A chain's wake-up stored earlier than its time is kept (the chain
+    re-arms it when it comes).
+    """
+    wanted = dict(running)
+    cancel = [chain for chain in known if chain not in wanted]
+    store = {
+        chain: at
+        for chain, at in wanted.items()
+        if (stored := known.get(chain)) is None or stored > at
+    }
+    return cancel, store
 
 
 class NoWakeup:
@@ -88,11 +115,19 @@ class NoWakeup:
         """Forget."""
         self.jobs.pop(escalation_id, None)
 
-    async def reconcile(self, running: Sequence[tuple[int, datetime]]) -> tuple[int, int]:
-        """Replace everything."""
-        before = set(self.jobs)
-        self.jobs = dict(running)
-        return len(set(self.jobs) - before), len(before - set(self.jobs))
+    async def scheduled(self) -> dict[int, datetime]:
+        """What is remembered."""
+        return dict(self.jobs)
+
+    async def reconcile(
+        self, running: Sequence[tuple[int, datetime]], known: Mapping[int, datetime]
+    ) -> tuple[int, int]:
+        """Apply :func:`reconciliation`."""
+        cancel, store = reconciliation(known, running)
+        for chain in cancel:
+            self.jobs.pop(chain, None)
+        self.jobs.update(store)
+        return len(store.keys() - known.keys()), len(cancel)
 
 
 class Ack(enum.Enum):
@@ -747,6 +782,7 @@ class Escalator:
 
         Returns (messages resent, wake-ups created, wake-ups removed).
         """
+        known = await self.wakeup.scheduled()  # before the chains: see reconciliation()
         async with self.sessions() as session:
             escalations = Escalations(session)
             pending = list(await escalations.undelivered())
@@ -757,7 +793,7 @@ class Escalator:
                     sends.append(self._send_of(delivery, row))
             running = [(r.id, r.next_at) for r in await escalations.running() if r.next_at]
         await self._send_all(sends)
-        created, removed = await self.wakeup.reconcile(running)
+        created, removed = await self.wakeup.reconcile(running, known)
         return len(sends), created, removed
 
     async def resync(self) -> tuple[int, int]:
@@ -766,8 +802,9 @@ class Escalator:
         Heals a wake-up lost while the database was unreachable; an overdue chain's wake-up is
         put back at its past time, so it runs at once. Returns (created, removed).
         """
+        known = await self.wakeup.scheduled()  # before the chains: see reconciliation()
         async with self.sessions() as session:
             running = [
                 (r.id, r.next_at) for r in await Escalations(session).running() if r.next_at
             ]
-        return await self.wakeup.reconcile(running)
+        return await self.wakeup.reconcile(running, known)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.clock import Clock, SystemClock
+from bot.escalation import reconciliation
 
 log = logging.getLogger(__name__)
 
@@ -259,9 +260,13 @@ class Wakeups:
         """Every stored wake-up: escalation id to run time."""
         return await asyncio.to_thread(self._scheduled)
 
-    async def reconcile(self, running: Iterable[tuple[int, datetime]]) -> tuple[int, int]:
-        """Make the jobs match the running escalations; returns (created, removed)."""
-        return await asyncio.to_thread(self._reconcile, list(running))
+    async def reconcile(
+        self, running: Iterable[tuple[int, datetime]], known: Mapping[int, datetime]
+    ) -> tuple[int, int]:
+        """Make the jobs match the running escalations, ``known`` being the jobs as read
+        before the escalations were (see :func:`bot.escalation.reconciliation`); returns
+        (created, removed)."""
+        return await asyncio.to_thread(self._reconcile, list(running), known)
 
     def _schedule(self, escalation_id: int, at: datetime) -> None:
         if self.closing:
@@ -288,17 +293,12 @@ class Wakeups:
                 jobs[int(job.id[len(JOB_PREFIX) :])] = job.next_run_time
         return jobs
 
-    def _reconcile(self, running: list[tuple[int, datetime]]) -> tuple[int, int]:
-        wanted = dict(running)
-        existing = self._scheduled()
-        created = removed = 0
-        for escalation_id in existing.keys() - wanted.keys():
+    def _reconcile(
+        self, running: list[tuple[int, datetime]], known: Mapping[int, datetime]
+    ) -> tuple[int, int]:
+        cancel, store = reconciliation(known, running)
+        for escalation_id in cancel:
             self._cancel(escalation_id)
-            removed += 1
-        for escalation_id, at in wanted.items():
-            # A wake-up set earlier than the chain's time is fine (the chain re-arms it).
-            stored = existing.get(escalation_id)
-            if stored is None or stored > at:
-                self._schedule(escalation_id, at)
-                created += escalation_id not in existing
-        return created, removed
+        for escalation_id, at in store.items():
+            self._schedule(escalation_id, at)
+        return len(store.keys() - known.keys()), len(cancel)

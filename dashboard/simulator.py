@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,7 +19,7 @@ from sqlalchemy import select
 
 from bot.clock import Clock
 from bot.console import local_member
-from bot.escalation import ACK_PREFIX, Escalator
+from bot.escalation import ACK_PREFIX, Escalator, NoWakeup
 from bot.guide import Guide, Outcome
 from bot.messenger import Rows
 from bot.runtime import Runtime
@@ -96,25 +95,8 @@ class DrillMessenger:
             post.edited = True
 
 
-class ClockWakeups:
+class ClockWakeups(NoWakeup):
     """Wake-ups kept in memory, due by the runtime's clock (which drills move forward)."""
-
-    def __init__(self) -> None:
-        self.jobs: dict[int, datetime] = {}
-
-    async def schedule(self, escalation_id: int, at: datetime) -> None:
-        """Wake a chain at a time."""
-        self.jobs[escalation_id] = at
-
-    async def cancel(self, escalation_id: int) -> None:
-        """Forget a chain's wake-up."""
-        self.jobs.pop(escalation_id, None)
-
-    async def reconcile(self, running: Sequence[tuple[int, datetime]]) -> tuple[int, int]:
-        """Match the wake-ups to the running chains (the database is the truth)."""
-        before = set(self.jobs)
-        self.jobs = dict(running)
-        return len(set(self.jobs) - before), len(before - set(self.jobs))
 
     def due(self, now: datetime) -> list[int]:
         """Chains due by now, earliest first."""

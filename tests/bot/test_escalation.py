@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -425,3 +426,34 @@ async def test_an_alert_due_now_does_not_wait_for_earlier_job_store_writes(
         store.released.set()
     await escalator.settle()
     assert store.jobs == {1: clock.now() + timedelta(minutes=5)}
+
+
+class BusyStore(NoWakeup):
+    """A scheduler that, just as it is asked to reconcile, has stored the wake-up of a chain
+    started by another update after the resync read the running chains."""
+
+    def __init__(self, late: Wake) -> None:
+        super().__init__()
+        self.late = late
+
+    async def reconcile(
+        self, running: Sequence[tuple[int, datetime]], known: Mapping[int, datetime]
+    ) -> tuple[int, int]:
+        assert self.late.at is not None
+        await self.schedule(self.late.escalation_id, self.late.at)
+        return await super().reconcile(running, known)
+
+
+async def test_a_resync_keeps_the_wake_up_of_a_chain_started_meanwhile(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    chat = await team(runtime)
+    await to_call_911(chat)
+    await runtime.escalator.settle()
+    running = scheduled(runtime)
+    late = Wake(max(running) + 1, clock.now() + timedelta(minutes=1))
+    store = BusyStore(late)
+    store.jobs = dict(running)
+    runtime.escalator.wakeup = store
+    assert await runtime.escalator.resync() == (0, 0)
+    assert store.jobs == {**running, late.escalation_id: late.at}

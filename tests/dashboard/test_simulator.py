@@ -230,7 +230,7 @@ async def test_clock_wakeups_come_due_by_the_clock(clock: FrozenClock) -> None:
     assert wakeups.due(clock.now()) == [2]
     assert wakeups.due(clock.now() + timedelta(minutes=5)) == [2, 1]
     await wakeups.cancel(2)
-    assert await wakeups.reconcile([(3, clock.now())]) == (1, 1)
+    assert await wakeups.reconcile([(3, clock.now())], await wakeups.scheduled()) == (1, 1)
     assert wakeups.jobs == {3: clock.now()}
 
 
