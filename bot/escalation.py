@@ -785,16 +785,30 @@ class Escalator:
         known = await self.wakeup.scheduled()  # before the chains: see reconciliation()
         async with self.sessions() as session:
             escalations = Escalations(session)
-            pending = list(await escalations.undelivered())
-            sends = []
-            for delivery in pending:
-                row = await escalations.get(delivery.escalation_id)
-                if row is not None:
-                    sends.append(self._send_of(delivery, row))
+            chains = sorted({d.escalation_id for d in await escalations.undelivered()})
             running = [(r.id, r.next_at) for r in await escalations.running() if r.next_at]
-        await self._send_all(sends)
+        resent = 0
+        for escalation_id in chains:
+            resent += await self._resend(escalation_id)
         created, removed = await self.wakeup.reconcile(running, known)
-        return len(sends), created, removed
+        return resent, created, removed
+
+    async def _resend(self, escalation_id: int) -> int:
+        """Send a chain's messages left pending by a crash; returns how many.
+
+        The scheduler is already running, so an overdue wake-up of the same chain may be
+        recording and sending its own messages right now: under the chain's lock, and read
+        again there, a message of that wake-up is either not yet recorded or already sent.
+        """
+        async with self._chain_lock(escalation_id):
+            async with self.sessions() as session:
+                escalations = Escalations(session)
+                row = await escalations.get(escalation_id)
+                if row is None:
+                    return 0
+                sends = [self._send_of(d, row) for d in await escalations.undelivered(row.id)]
+            await self._send_all(sends)
+            return len(sends)
 
     async def resync(self) -> tuple[int, int]:
         """Match the stored wake-ups to the running chains (periodically, while serving).

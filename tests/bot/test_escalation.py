@@ -9,11 +9,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from bot.escalation import Ack, NoWakeup, Wake
+from bot.messenger import Rows
 from bot.runtime import Runtime
 from dialogues.events import ButtonPressed, CancelRequested
 from storage.models import Delivery, EventKind, Role, TimelineEvent
 from tests.conftest import add_member, fire_due, messenger, scheduled
 from tests.support.clock import FrozenClock
+from tests.support.messenger import RecordingMessenger
 from tests.support.transcript import Transcript
 
 PRO, OFFICER, BACKUP, COORD = 1001, 2001, 2002, 3001
@@ -375,6 +377,47 @@ async def test_a_pending_message_is_sent_after_a_crash(
     resent, _, _ = await runtime.escalator.recover()
     assert resent == 1
     assert len(messenger(runtime).to(OFFICER)) == 1
+
+
+class HeldMessenger(RecordingMessenger):
+    """Sends to one chat wait until released, as on a slow network."""
+
+    def __init__(self, held: int) -> None:
+        super().__init__()
+        self.held = held
+        self.waiting = asyncio.Event()
+        self.released = asyncio.Event()
+
+    async def send(
+        self, chat_id: int | None, text: str, buttons: Rows = (), *, protect: bool = True
+    ) -> int:
+        if chat_id == self.held:
+            self.waiting.set()
+            await self.released.wait()
+        return await super().send(chat_id, text, buttons, protect=protect)
+
+
+async def test_a_restart_does_not_resend_what_an_overdue_wake_up_is_sending(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    """At start the scheduler already runs overdue wake-ups while interrupted messages are
+    looked for: the alert being sent is not one of them."""
+    chat = await team(runtime)
+    await chat.start()
+    await chat.press("Real situation")
+    await runtime.escalator.settle()
+    held = HeldMessenger(OFFICER)
+    runtime.escalator.messenger = held
+    (alert,) = [e for e, at in scheduled(runtime).items() if at <= clock.now()]
+    firing = asyncio.create_task(runtime.escalator.fire(alert))
+    await asyncio.wait_for(held.waiting.wait(), 5)  # recorded as pending, on its way
+    recovering = asyncio.create_task(runtime.escalator.recover())
+    await asyncio.sleep(0.2)
+    held.released.set()
+    await firing
+    resent, _, _ = await recovering
+    assert resent == 0
+    assert len(held.to(OFFICER)) == 1
 
 
 async def test_reminders_for_a_cancelled_incident_stop_themselves(
