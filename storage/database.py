@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from storage import sqlite
 from storage.crypto import KeyRing, bind_key_ring
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -29,8 +31,14 @@ def _sqlite_pragmas(dbapi_connection: object, _record: ConnectionPoolEntry) -> N
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _sqlite_connect(
+    dialect: Dialect, _record: ConnectionPoolEntry, cargs: list[Any], cparams: dict[str, Any]
+) -> Any:
+    """Open SQLite connections whose statements run on the event loop (storage.sqlite)."""
+    return dialect.loaded_dbapi.connect(*cargs, async_creator_fn=sqlite.connect, **cparams)
 
 
 def _sqlite_begin(connection: Connection) -> None:
@@ -38,7 +46,8 @@ def _sqlite_begin(connection: Connection) -> None:
 
     With a deferred BEGIN, a transaction that read before another one committed cannot write
     any more ("database is locked" at once, no busy wait); updates of different people are
-    handled concurrently, so every transaction queues for the lock instead (busy_timeout).
+    handled concurrently, so every transaction queues for the lock instead (in the program for
+    its own connection, see create_engine; behind another process's, see storage.sqlite).
     """
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
@@ -59,6 +68,7 @@ def create_engine(url: str, keys: KeyRing | None = None) -> AsyncEngine:
             # polls. (An in-memory database is one shared connection already.)
             options = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
         engine = create_async_engine(url, **options)
+        event.listen(engine.sync_engine, "do_connect", _sqlite_connect)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
     else:
