@@ -19,7 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 import sklearn  # type: ignore[import-untyped]
+from scipy.special import expit  # type: ignore[import-untyped]
 from sklearn.calibration import CalibratedClassifierCV  # type: ignore[import-untyped]
 from sklearn.feature_extraction.text import TfidfVectorizer  # type: ignore[import-untyped]
 from sklearn.pipeline import make_pipeline, make_union  # type: ignore[import-untyped]
@@ -59,6 +61,15 @@ class IntentModel:
         self._pipeline = pipeline
         self.classes: tuple[str, ...] = tuple(classes)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__dict__.pop("_calibration", None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_calibration", None)  # derived from the pipeline, made again when needed
+        return state
+
     @classmethod
     def train(cls, examples: Sequence[Example]) -> IntentModel:
         """Fit the classifier on training examples (a few seconds for ~1,500 of them)."""
@@ -84,13 +95,59 @@ class IntentModel:
     def rank(self, text: str) -> tuple[tuple[str, float], ...]:
         """All intents with their probabilities, best first."""
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-            probabilities = self._pipeline.predict_proba([prepare(text)])[0]
+            probabilities = self.probabilities(prepare(text))
         ranking = sorted(
             zip(self.classes, (float(p) for p in probabilities), strict=True),
             key=lambda item: item[1],
             reverse=True,
         )
         return tuple(ranking)
+
+    def probabilities(self, prepared: str) -> Any:
+        """The pipeline's ``predict_proba`` for one prepared text, computed in one go.
+
+        scikit-learn's calibrated classifier applies its per-class sigmoids one class at a
+        time, each call validating its input again (about 1 ms for a single message, half of
+        the whole parse); here the linear SVM's scores go through all the sigmoids at once, the
+        same formula and normalisation (tests compare both on the held-out phrasings).
+        """
+        calibration = self.__dict__.get("_calibration")
+        if calibration is None:
+            calibration = self._calibration = _sigmoid_calibration(self._pipeline, self.classes)
+        if calibration is False:
+            return self._pipeline.predict_proba([prepared])[0]
+        svm, order, slopes, offsets = calibration
+        features = self._pipeline[:-1].transform([prepared])
+        scores = svm.decision_function(features)[0]
+        probabilities = np.zeros(len(self.classes))
+        probabilities[order] = expit(-(slopes * scores + offsets))
+        total = probabilities.sum()
+        if total == 0:  # every sigmoid at zero: the uniform distribution, as scikit-learn
+            return np.full(len(self.classes), 1 / len(self.classes))
+        probabilities /= total
+        probabilities[(probabilities > 1.0) & (probabilities <= 1.0 + 1e-5)] = 1.0
+        return probabilities
+
+
+def _sigmoid_calibration(pipeline: Any, classes: Sequence[str]) -> Any:
+    """(svm, class positions, slopes, offsets) of a pipeline ending in a one-fold sigmoid-
+    calibrated linear classifier over more than two classes; False for any other model."""
+    final = pipeline[-1]
+    calibrated = getattr(final, "calibrated_classifiers_", None)
+    if (
+        not isinstance(final, CalibratedClassifierCV)
+        or calibrated is None
+        or len(calibrated) != 1
+        or calibrated[0].method != "sigmoid"
+        or len(classes) <= 2
+    ):
+        return False
+    one = calibrated[0]
+    svm = one.estimator
+    order = np.searchsorted(np.asarray(one.classes), svm.classes_)
+    slopes = np.array([c.a_ for c in one.calibrators], dtype=float)
+    offsets = np.array([c.b_ for c in one.calibrators], dtype=float)
+    return svm, order, slopes, offsets
 
 
 def model_key(files: Sequence[Path]) -> str:

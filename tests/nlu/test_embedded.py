@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import pickle
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nlu import embedded as embedded_module
-from nlu.embedded import DEFAULT_DATA_DIR, EmbeddedInterpreter, IntentModel, load_or_train
+from nlu.embedded import (
+    DEFAULT_DATA_DIR,
+    EmbeddedInterpreter,
+    IntentModel,
+    load_or_train,
+    prepare,
+)
+from nlu.training_data import load_training_data
 from nlu.types import (
     ASK_CALL_911,
     ASK_COPY_IMAGE,
@@ -28,6 +37,7 @@ from nlu.types import (
     NLU_FALLBACK,
     START_INCIDENT,
 )
+from tests.nlu.conftest import HOLDOUT
 
 
 @pytest.mark.parametrize(
@@ -61,6 +71,26 @@ async def test_parse_ranks_every_intent(embedded: EmbeddedInterpreter) -> None:
     assert parse.ranking[0] == (parse.intent, parse.confidence)
     assert abs(sum(score for _, score in parse.ranking) - 1.0) < 1e-6
     assert parse.entity(EVENT_NUMBER) == "2026-104522"
+
+
+def test_probabilities_are_the_calibrated_classifiers_own(intent_model: IntentModel) -> None:
+    """The one-go computation gives scikit-learn's predict_proba on every held-out phrasing,
+    and on texts that match no training word at all."""
+    texts = [e.text for e in load_training_data([HOLDOUT]).examples]
+    texts += ["zzqx", "0000", "?", "wxyz qwrtp kkkk"]
+    pipeline = intent_model._pipeline
+    for text in texts:
+        ours = intent_model.probabilities(prepare(text))
+        theirs = pipeline.predict_proba([prepare(text)])[0]
+        assert np.allclose(ours, theirs, rtol=1e-9, atol=1e-12), text
+
+
+def test_a_model_read_back_from_the_cache_ranks_the_same(intent_model: IntentModel) -> None:
+    text = "je peux-tu regarder la photo avant de la mettre dans le sac?"
+    first = intent_model.rank(text)
+    again = pickle.loads(pickle.dumps(intent_model))  # noqa: S301 - our own object
+    assert "_calibration" not in again.__dict__
+    assert again.rank(text) == first
 
 
 async def test_entities_come_with_the_intent(embedded: EmbeddedInterpreter) -> None:
