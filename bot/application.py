@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 
 from telegram import Update
 from telegram.ext import AIORateLimiter, Application
@@ -62,6 +63,12 @@ def _request(telegram: TelegramConfig, connections: int = 256) -> AiohttpRequest
 
 
 RESYNC_EVERY = 30.0
+# How long a thread waiting for the interpreter lets the one running Python code keep it (the
+# interpreter's default is 5 ms). The event loop, which answers people, shares the interpreter
+# with the scheduler's threads (storing wake-ups) and SQLite's commit thread: when one of them
+# is running Python, the loop waited up to 5 ms to get it back. Measured with 50 people at
+# once on SQLite (three runs each): reply p50 9.7-10.2 ms -> 8.6-9.6 ms, p99 23-28 -> 19-25 ms.
+SWITCH_INTERVAL = 0.0005
 
 
 async def _keep_in_sync(runtime: Runtime, stop: asyncio.Event) -> None:
@@ -82,6 +89,7 @@ async def _keep_in_sync(runtime: Runtime, stop: asyncio.Event) -> None:
 
 async def serve(runtime: Runtime, stop: asyncio.Event, poll_timeout: int = 25) -> None:
     """Serve Telegram (polling or webhook) until ``stop`` is set."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
     telegram = runtime.settings.config.telegram
     app, front = build_application(runtime)
     wakeups = Wakeups(
