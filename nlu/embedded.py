@@ -61,10 +61,6 @@ class IntentModel:
         self._pipeline = pipeline
         self.classes: tuple[str, ...] = tuple(classes)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self.__dict__.pop("_calibration", None)
-
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_calibration", None)  # derived from the pipeline, made again when needed
