@@ -5,12 +5,14 @@ from __future__ import annotations
 import enum
 import hashlib
 import secrets
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, delete, false, func, insert, select, text, update
+from sqlalchemy import ColumnElement, Select, delete, false, func, insert, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
 
@@ -385,8 +387,8 @@ class StatusError(Exception):
     """An incident's status may only move forward."""
 
 
-# Key of the PostgreSQL advisory lock taken while the next incident number of a year is chosen.
-INCIDENT_NUMBER_LOCK = 0x5358_0000_0000
+# The highest incident number handed out so far, per database and year (see Incidents.open).
+_TAKEN: weakref.WeakKeyDictionary[Engine, dict[int, int]] = weakref.WeakKeyDictionary()
 
 
 class Incidents:
@@ -398,23 +400,21 @@ class Incidents:
     async def open(self, school_id: str, opened_by: int, drill: bool, now: datetime) -> Incident:
         """Open an incident with the next public code of the year (SX-2026-0001).
 
-        Incidents opened at the same moment take their numbers one after the other: SQLite has
-        a single writer; on PostgreSQL a lock held until the transaction ends serialises the
-        openers of the year (the unique constraint stays the last guard).
+        Incidents opened at the same moment take their numbers one after the other, without a
+        lock held until their transactions end (on PostgreSQL, such a lock made every other
+        opener wait for each whole opening transaction in turn): the number is one more than
+        the highest of those committed (by any process) and those this program handed out and
+        may not have committed yet. A number whose transaction fails is not given again, so
+        codes can skip a number after a failure; the unique constraint stays the last guard
+        (against another process opening at the same moment).
         """
-        if self.session.get_bind().dialect.name == "postgresql":
-            await self.session.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"),
-                {"key": INCIDENT_NUMBER_LOCK + now.year},
-            )
-        number = (
-            await self.session.scalar(
-                select(func.coalesce(func.max(Incident.number), 0)).where(
-                    Incident.year == now.year
-                )
-            )
-            or 0
-        ) + 1
+        engine = self.session.get_bind().engine
+        committed = await self.session.scalar(
+            select(func.coalesce(func.max(Incident.number), 0)).where(Incident.year == now.year)
+        )
+        taken = _TAKEN.setdefault(engine, {})
+        number = max(committed or 0, taken.get(now.year, 0)) + 1
+        taken[now.year] = number
         incident = Incident(
             code=f"SX-{now.year}-{number:04d}",
             year=now.year,
