@@ -245,7 +245,11 @@ class Guide:
     ) -> Outcome | None:
         now = self.clock.now()
         async with self.sessions() as session, session.begin():
-            member = known or await Members(session).get(member_id, schools=False)
+            conversations = Conversations(session)
+            if known is None:
+                member, saved = await conversations.load_with_member(member_id)
+            else:
+                member, saved = known, await conversations.load(member_id)
             if account is not None and (
                 member is None or member.telegram_user_id != account or not member.active
             ):
@@ -253,8 +257,6 @@ class Guide:
                 return None
             if member is None:
                 raise LookupError(f"no member {member_id}")
-            conversations = Conversations(session)
-            saved = await conversations.load(member_id)
             state = State.from_dict(saved) if saved else State(language=member.language)
             run = _Run(self, session, member, now)
             await run.record_input(state, event)

@@ -560,28 +560,52 @@ class Conversations:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        # Rows read by load(), kept for save() in the same transaction (the session itself
-        # only holds them weakly).
-        self._loaded: dict[int, Conversation | None] = {}
+        # Whether load() found a saved state, for save() in the same transaction.
+        self._found: dict[int, bool] = {}
 
     async def load(self, member_id: int) -> dict[str, Any] | None:
         """The saved state, if any."""
-        row = await self.session.get(Conversation, member_id)
-        self._loaded[member_id] = row
-        return None if row is None else dict(row.state)
+        state = await self.session.scalar(
+            select(Conversation.state).where(Conversation.member_id == member_id)
+        )
+        self._found[member_id] = state is not None
+        return None if state is None else dict(state)
+
+    async def load_with_member(
+        self, member_id: int
+    ) -> tuple[Member | None, dict[str, Any] | None]:
+        """The member (without their schools) and their saved state, in one statement: every
+        step of the guide starts here."""
+        found = (
+            await self.session.execute(
+                select(Member, Conversation.state)
+                .outerjoin(Conversation, Conversation.member_id == Member.id)
+                .where(Member.id == member_id)
+                .options(raiseload(Member.schools))
+            )
+        ).first()
+        if found is None:
+            return None, None
+        member, state = found
+        self._found[member_id] = state is not None
+        return member, None if state is None else dict(state)
 
     async def save(self, member_id: int, state: dict[str, Any], now: datetime) -> None:
         """Replace the saved state."""
-        if member_id in self._loaded:
-            row = self._loaded[member_id]
-        else:
-            row = await self.session.get(Conversation, member_id)
-        if row is None:
-            self.session.add(Conversation(member_id=member_id, state=state, updated_at=now))
-        else:
-            row.state = state
-            row.updated_at = now
-        await self.session.flush()
+        found = self._found.get(member_id)
+        if found is None:
+            found = await self.load(member_id) is not None
+        statement = (
+            update(Conversation).where(Conversation.member_id == member_id)
+            if found
+            else insert(Conversation).values(member_id=member_id)
+        )
+        # No Conversation objects are loaded here: nothing in the session to bring up to date.
+        await self.session.execute(
+            statement.values(state=state, updated_at=now),
+            execution_options={"synchronize_session": False},
+        )
+        self._found[member_id] = True
 
 
 class Escalations:

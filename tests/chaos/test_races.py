@@ -14,7 +14,7 @@ import pytest
 
 from bot.runtime import Runtime
 from dialogues.events import ButtonPressed
-from storage.models import EscalationKind, IncidentStatus, Role
+from storage.models import EscalationKind, IncidentStatus, Member, Role
 from storage.repositories import Conversations, Escalations, Incidents
 from tests.conftest import add_member, fire_due, messenger, scheduled
 from tests.support.clock import FrozenClock
@@ -53,16 +53,18 @@ async def test_a_reminder_does_not_undo_the_911_button_pressed_meanwhile(
 
     # The reminder's turn loads the conversation, then waits until the press has run.
     loaded, release = asyncio.Event(), asyncio.Event()
-    original = Conversations.load
+    original = Conversations.load_with_member
 
-    async def load_then_wait(self: Conversations, member_id: int) -> dict[str, object] | None:
-        state = await original(self, member_id)
+    async def load_then_wait(
+        self: Conversations, member_id: int
+    ) -> tuple[Member | None, dict[str, object] | None]:
+        found = await original(self, member_id)
         if not loaded.is_set():
             loaded.set()
             await release.wait()
-        return state
+        return found
 
-    monkeypatch.setattr(Conversations, "load", load_then_wait)
+    monkeypatch.setattr(Conversations, "load_with_member", load_then_wait)
     reminder = asyncio.create_task(runtime.escalator.fire(chain))
     await asyncio.wait_for(loaded.wait(), 10)
     clock.advance(timedelta(milliseconds=50))
