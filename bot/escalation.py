@@ -42,7 +42,7 @@ from storage.models import (
 from storage.repositories import Escalations, Incidents, Members, Officers, Schools, Timeline
 
 if TYPE_CHECKING:
-    from bot.guide import Guide
+    from bot.guide import Guide, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +162,16 @@ class _Send:
     level: str
     seq: int
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class _ReminderStep:
+    """A reminder found due: the professional's guide gives it."""
+
+    escalation_id: int
+    kind: EscalationKind
+    number: int
+    professional_id: int
 
 
 @dataclass
@@ -390,6 +400,8 @@ class Escalator:
 
     async def _fire(self, escalation_id: int, retry: bool) -> None:
         now = self.clock.now()
+        plan: _Plan | None = None
+        step: _ReminderStep | None = None
         async with self.sessions() as session, session.begin():
             escalations = Escalations(session)
             row = await escalations.get(escalation_id)
@@ -403,6 +415,12 @@ class Escalator:
             kind = row.kind
             next_at = row.next_at
             stopped = row.stopped_at is not None
+            if not stopped and next_at is not None and next_at <= now and not pending:
+                # Nothing to resend first: decide what is due in this same transaction.
+                if kind is EscalationKind.OFFICER_ALERT:
+                    plan = await self._fire_alert(session, row, now)
+                else:
+                    plan, step = await self._check_reminder(session, row, now)
         await self._send_all(pending)
         if stopped or next_at is None:
             return
@@ -411,61 +429,67 @@ class Escalator:
             # is due yet, so only make sure the real one is there.
             await self.apply([Wake(escalation_id, next_at)])
             return
-        if kind is EscalationKind.OFFICER_ALERT:
-            plan = await self._fire_alert(escalation_id)
-        else:
-            plan = await self._fire_reminder(escalation_id, kind)
+        if plan is None:
+            # Messages left pending went out first; what is due now is decided afresh.
+            now = self.clock.now()
+            async with self.sessions() as session, session.begin():
+                row = await Escalations(session).get(escalation_id)
+                assert row is not None  # noqa: S101 - chains are never deleted while running
+                if kind is EscalationKind.OFFICER_ALERT:
+                    plan = await self._fire_alert(session, row, now)
+                else:
+                    plan, step = await self._check_reminder(session, row, now)
+        if step is not None:
+            plan = await self._remind(step, now)
         failed = await self._send_all(plan.sends)
         if plan.sends and failed == len(plan.sends) and kind is EscalationKind.OFFICER_ALERT:
             plan.wakes = await self._skip_ahead(escalation_id)
         await self.apply(plan.wakes)
 
-    async def _fire_alert(self, escalation_id: int) -> _Plan:
-        now = self.clock.now()
-        plan = _Plan(escalation_id=escalation_id)
-        async with self.sessions() as session, session.begin():
-            escalations = Escalations(session)
-            row = await escalations.get(escalation_id)
-            assert row is not None  # noqa: S101 - checked by fire()
-            incident = await Incidents(session).get(row.incident_id)
-            if incident is None or incident.status not in (
-                *OPEN_STATUSES,
-                IncidentStatus.AWAITING_DECISION,
-            ):
-                await escalations.stop(row, now, "incident_over")
-                return plan
-            ladder = self._ladder()
-            stage = row.sent
-            recipients: list[Member] = []
-            while stage < len(ladder):
-                recipients = await self._recipients(session, incident, ladder[stage])
-                if recipients:
-                    break
-                stage += 1
-            if stage >= len(ladder) or not recipients:
-                await escalations.stop(row, now, "exhausted")
-                await Timeline(session).append(
-                    at=now,
-                    kind=EventKind.ALERT_EXHAUSTED,
-                    incident_id=incident.id,
-                    data={"reason": row.reason},
-                )
-                return plan
-            level = "drill" if self._drill_only(incident) else ladder[stage]
-            repeat = ladder[: stage + 1].count(ladder[stage])
-            row.sent = stage
-            for member in recipients:
-                text = await self._alert_text(session, incident, row.reason, member, repeat)
-                label = self.protocol.text("alert.acknowledge", member.language)
-                buttons = ((Button(label, f"{ACK_PREFIX}{row.id}"),),)
-                plan.sends.append(
-                    await self._pending(escalations, row, member, level, text, buttons, now)
-                )
-            row.sent = stage + 1
-            more = row.sent < len(ladder)
-            row.next_at = now + self.policy.officer_ack_timeout if more else None
-            if row.next_at is not None:
-                plan.wakes.append(Wake(row.id, row.next_at))
+    async def _fire_alert(self, session: AsyncSession, row: Escalation, now: datetime) -> _Plan:
+        """A due alert: the next stage of the ladder, recorded as pending (in the caller's
+        transaction)."""
+        plan = _Plan(escalation_id=row.id)
+        escalations = Escalations(session)
+        incident = await Incidents(session).get(row.incident_id)
+        if incident is None or incident.status not in (
+            *OPEN_STATUSES,
+            IncidentStatus.AWAITING_DECISION,
+        ):
+            await escalations.stop(row, now, "incident_over")
+            return plan
+        ladder = self._ladder()
+        stage = row.sent
+        recipients: list[Member] = []
+        while stage < len(ladder):
+            recipients = await self._recipients(session, incident, ladder[stage])
+            if recipients:
+                break
+            stage += 1
+        if stage >= len(ladder) or not recipients:
+            await escalations.stop(row, now, "exhausted")
+            await Timeline(session).append(
+                at=now,
+                kind=EventKind.ALERT_EXHAUSTED,
+                incident_id=incident.id,
+                data={"reason": row.reason},
+            )
+            return plan
+        level = "drill" if self._drill_only(incident) else ladder[stage]
+        repeat = ladder[: stage + 1].count(ladder[stage])
+        row.sent = stage
+        for member in recipients:
+            text = await self._alert_text(session, incident, row.reason, member, repeat)
+            label = self.protocol.text("alert.acknowledge", member.language)
+            buttons = ((Button(label, f"{ACK_PREFIX}{row.id}"),),)
+            plan.sends.append(
+                await self._pending(escalations, row, member, level, text, buttons, now)
+            )
+        row.sent = stage + 1
+        more = row.sent < len(ladder)
+        row.next_at = now + self.policy.officer_ack_timeout if more else None
+        if row.next_at is not None:
+            plan.wakes.append(Wake(row.id, row.next_at))
         return plan
 
     async def _alert_text(
@@ -520,70 +544,74 @@ class Escalator:
             reason=row.reason or row.kind.value,
         )
 
-    async def _fire_reminder(self, escalation_id: int, kind: EscalationKind) -> _Plan:
-        now = self.clock.now()
-        plan = _Plan(escalation_id=escalation_id)
-        async with self.sessions() as session, session.begin():
-            row = await Escalations(session).get(escalation_id)
-            assert row is not None  # noqa: S101 - checked by fire()
-            incident = await Incidents(session).get(row.incident_id)
-            number = row.sent + 1
-            if (
-                incident is None
-                or incident.status not in OPEN_STATUSES
-                or incident.opened_by is None
-            ):
-                await Escalations(session).stop(row, now, "incident_over")
-                return plan
-            if kind is EscalationKind.CALL_911 and incident.status is not IncidentStatus.OPEN:
-                await Escalations(session).stop(row, now, "police_called")
-                return plan
-            if kind is EscalationKind.STALLED:
-                # Progress since the timer was set pushes the nudge back.
-                moved = await Timeline(session).last_step_done(incident.id)
-                due = max(row.started_at, moved or row.started_at) + self.policy.stalled_after
-                if due > now:
-                    row.next_at = due
-                    plan.wakes.append(Wake(row.id, due))
-                    return plan
-                running = await Escalations(session).for_incident(
-                    incident.id, EscalationKind.CALL_911
-                )
-                if any(r.stopped_at is None for r in running):
-                    # The 911 reminders already press the professional; look again later.
-                    row.next_at = now + self.policy.stalled_after
-                    plan.wakes.append(Wake(row.id, row.next_at))
-                    return plan
-            professional_id = incident.opened_by
+    async def _check_reminder(
+        self, session: AsyncSession, row: Escalation, now: datetime
+    ) -> tuple[_Plan, _ReminderStep | None]:
+        """A due reminder or nudge (in the caller's transaction): whether it is still wanted.
+
+        Returns the plan when the chain stops or waits instead, and the reminder to give the
+        professional when it is wanted (see :meth:`_remind`).
+        """
+        plan = _Plan(escalation_id=row.id)
+        escalations = Escalations(session)
+        incident = await Incidents(session).get(row.incident_id)
+        if incident is None or incident.status not in OPEN_STATUSES or incident.opened_by is None:
+            await escalations.stop(row, now, "incident_over")
+            return plan, None
+        if row.kind is EscalationKind.CALL_911 and incident.status is not IncidentStatus.OPEN:
+            await escalations.stop(row, now, "police_called")
+            return plan, None
+        if row.kind is EscalationKind.STALLED:
+            # Progress since the timer was set pushes the nudge back.
+            moved = await Timeline(session).last_step_done(incident.id)
+            due = max(row.started_at, moved or row.started_at) + self.policy.stalled_after
+            if due > now:
+                row.next_at = due
+                plan.wakes.append(Wake(row.id, due))
+                return plan, None
+            running = await escalations.for_incident(incident.id, EscalationKind.CALL_911)
+            if any(r.stopped_at is None for r in running):
+                # The 911 reminders already press the professional; look again later.
+                row.next_at = now + self.policy.stalled_after
+                plan.wakes.append(Wake(row.id, row.next_at))
+                return plan, None
+        return plan, _ReminderStep(row.id, row.kind, row.sent + 1, incident.opened_by)
+
+    async def _remind(self, due: _ReminderStep, now: datetime) -> _Plan:
+        """Give the professional the reminder (a step of their guide) and record what it says
+        as pending, in the step's own transaction: both happen, or neither."""
         if self.guide is None:
             raise RuntimeError("the escalator has no guide attached")
-        outcome = await self.guide.handle(professional_id, ReminderDue(kind.value, number))
-        async with self.sessions() as session, session.begin():
+        plan = _Plan(escalation_id=due.escalation_id)
+
+        async def record(session: AsyncSession, member: Member, outcome: Outcome) -> None:
             escalations = Escalations(session)
-            row = await escalations.get(escalation_id)
-            member = await Members(session).get(professional_id, schools=False)
+            row = await escalations.get(due.escalation_id)
             assert row is not None  # noqa: S101 - it was there a moment ago
-            assert member is not None  # noqa: S101 - incidents keep their opener
             if not outcome.replies or row.stopped_at is not None:
                 await escalations.stop(row, now, "not_pending")
-                return plan
+                return
             for say in outcome.replies:
                 plan.sends.append(
                     await self._pending(
                         escalations, row, member, "professional", say.text, say.buttons, now
                     )
                 )
-            row.sent = number
-            if kind is EscalationKind.CALL_911:
+            row.sent = due.number
+            if due.kind is EscalationKind.CALL_911:
                 # Keep to the schedule (no drift); after a long outage, skip missed periods.
                 every = self.policy.call_911_reminder_every
-                due = row.next_at or now
-                row.next_at = due + every if due + every > now else now + every
+                scheduled = row.next_at or now
+                row.next_at = scheduled + every if scheduled + every > now else now + every
                 plan.wakes.append(Wake(row.id, row.next_at))
-                if number == self.policy.call_911_reminders_before_escalation:
+                if due.number == self.policy.call_911_reminders_before_escalation:
                     plan.sends += await self._escalate_911(session, row, now)
             else:
                 await escalations.stop(row, now, "nudged")
+
+        await self.guide.handle(
+            due.professional_id, ReminderDue(due.kind.value, due.number), then=record
+        )
         return plan
 
     async def _escalate_911(
@@ -673,11 +701,15 @@ class Escalator:
                 data["error"] = error
             if send.level == "professional":
                 data["text"] = send.text
-            await Timeline(session).append(
-                at=now,
-                kind=kinds[(send.kind, error is None)],
-                incident_id=send.incident_id,
-                data=data,
+            await Timeline(session).extend(
+                [
+                    {
+                        "at": now,
+                        "kind": kinds[(send.kind, error is None)],
+                        "incident_id": send.incident_id,
+                        "data": data,
+                    }
+                ]
             )
         return error is None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,6 +60,10 @@ class Outcome:
     replies: list[Say] = field(default_factory=list)
     choice: MarkChoice | None = None
     language: str = "fr"
+
+
+# Work done in a step's transaction after it (see Guide.handle).
+Then = Callable[[AsyncSession, Member, Outcome], Awaitable[None]]
 
 
 def language_for(telegram_code: str | None, default: str) -> str:
@@ -221,17 +226,24 @@ class Guide:
         return await self.handle(member_id, StartIncident(schools))
 
     async def handle(
-        self, member_id: int, event: Event, *, member: Member | None = None
+        self,
+        member_id: int,
+        event: Event,
+        *,
+        member: Member | None = None,
+        then: Then | None = None,
     ) -> Outcome:
         """Apply an event to a member's conversation, in one transaction.
 
         ``member``: the member as just read (by :meth:`member_for`), not read again.
+        ``then``: more work for the same transaction, given the session, the member and the
+        outcome once the conversation is saved (the event and that work commit together).
         """
         if member is not None and member.id != member_id:
             raise ValueError(f"member {member.id} given for member {member_id}")
         event = await self._understood(event)
         async with self._lock(member_id):
-            outcome = await self._handle(member_id, event, member)
+            outcome = await self._handle(member_id, event, member, then=then)
         assert outcome is not None  # noqa: S101 - only an account check returns None
         return outcome
 
@@ -241,7 +253,12 @@ class Guide:
         return event
 
     async def _handle(
-        self, member_id: int, event: Event, known: Member | None, account: int | None = None
+        self,
+        member_id: int,
+        event: Event,
+        known: Member | None,
+        account: int | None = None,
+        then: Then | None = None,
     ) -> Outcome | None:
         now = self.clock.now()
         async with self.sessions() as session, session.begin():
@@ -275,6 +292,8 @@ class Guide:
             await run.timeline.extend(run.records)
             await conversations.save(member_id, _jsonable(state.to_dict()), now)
             run.outcome.language = state.language
+            if then is not None:
+                await then(session, member, run.outcome)
         self.escalator.apply_soon(run.wakes)
         return run.outcome
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from bot.escalation import Ack, NoWakeup, Wake
 from bot.messenger import Rows
 from bot.runtime import Runtime
 from dialogues.events import ButtonPressed, CancelRequested
 from storage.models import Delivery, EventKind, Role, TimelineEvent
+from storage.repositories import Escalations
 from tests.conftest import add_member, fire_due, messenger, scheduled
 from tests.support.clock import FrozenClock
 from tests.support.messenger import RecordingMessenger
@@ -103,6 +107,40 @@ async def test_the_reminder_button_confirms_and_stops_them(
         clock.advance(minutes=5)
         await fire_due(runtime)
     assert not [m for m in messenger(runtime).to(PRO)[count:] if "Reminder" in m.text]
+    assert len(await events(runtime, EventKind.REMINDER_SENT)) == 1
+
+
+async def test_a_reminder_that_could_not_be_recorded_is_given_once_when_tried_again(
+    runtime: Runtime, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reminder's turn in the conversation and its pending message are one transaction:
+    when recording the message fails, the turn is not kept either, and the retry gives the
+    reminder once, in the chat and in the conversation log."""
+    chat = await team(runtime)
+    await to_call_911(chat)
+    await fire_due(runtime)  # the opening alert
+    record = Escalations.add_delivery
+    failures: list[int] = []
+
+    async def unreachable_once(self: Escalations, *args: Any, **kwargs: Any) -> Delivery:
+        if not failures:
+            failures.append(1)
+            raise OperationalError("INSERT", {}, ConnectionRefusedError("the database restarts"))
+        return await record(self, *args, **kwargs)
+
+    monkeypatch.setattr(Escalations, "add_delivery", unreachable_once)
+    clock.advance(minutes=5)
+    await fire_due(runtime)
+    assert failures
+    reminders = [m for m in messenger(runtime).to(PRO) if "Reminder" in m.text]
+    assert len(reminders) == 1
+    assert "Reminder 1" in reminders[0].text
+    said = [
+        e.data["text"]
+        for e in await events(runtime, EventKind.MESSAGE_OUT)
+        if "Reminder" in e.data.get("text", "")
+    ]
+    assert len(said) == 1
     assert len(await events(runtime, EventKind.REMINDER_SENT)) == 1
 
 

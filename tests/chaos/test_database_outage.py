@@ -16,7 +16,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from sqlalchemy.exc import OperationalError
 from bot.runtime import Runtime
 from bot.settings import Config
 from storage.database import create_engine
-from storage.models import EscalationKind, Role
+from storage.models import Role
 from tests.e2e.conftest import with_sections
 from tests.support.audit import audit_deliveries, audit_reminders, read_ledger, timeline_problems
 from tests.support.chaos import TOKEN, Deployment, desks, professionals, walk_incident
@@ -213,16 +213,16 @@ async def test_a_wake_up_whose_work_fails_is_tried_again(
 ) -> None:
     chat, runtime = served
     escalator = runtime.escalator
-    work = escalator._fire_reminder
+    work = escalator._remind
     failed: list[int] = []
 
-    async def unreachable_once(escalation_id: int, kind: EscalationKind) -> Any:
+    async def unreachable_once(due: Any, now: datetime) -> Any:
         if not failed:
-            failed.append(escalation_id)
+            failed.append(due.escalation_id)
             raise OperationalError("SELECT", {}, ConnectionRefusedError("the database restarts"))
-        return await work(escalation_id, kind)
+        return await work(due, now)
 
-    monkeypatch.setattr(escalator, "_fire_reminder", unreachable_once)
+    monkeypatch.setattr(escalator, "_remind", unreachable_once)
     try:
         await chat.expect(says("Reminder 1"), since=chat.samples[-1].at, within=8.0)
     except Stuck as error:
