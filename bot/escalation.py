@@ -417,10 +417,7 @@ class Escalator:
             stopped = row.stopped_at is not None
             if not stopped and next_at is not None and next_at <= now and not pending:
                 # Nothing to resend first: decide what is due in this same transaction.
-                if kind is EscalationKind.OFFICER_ALERT:
-                    plan = await self._fire_alert(session, row, now)
-                else:
-                    plan, step = await self._check_reminder(session, row, now)
+                plan, step = await self._decide(session, row, now)
         await self._send_all(pending)
         if stopped or next_at is None:
             return
@@ -435,16 +432,21 @@ class Escalator:
             async with self.sessions() as session, session.begin():
                 row = await Escalations(session).get(escalation_id)
                 assert row is not None  # noqa: S101 - chains are never deleted while running
-                if kind is EscalationKind.OFFICER_ALERT:
-                    plan = await self._fire_alert(session, row, now)
-                else:
-                    plan, step = await self._check_reminder(session, row, now)
+                plan, step = await self._decide(session, row, now)
         if step is not None:
             plan = await self._remind(step, now)
         failed = await self._send_all(plan.sends)
         if plan.sends and failed == len(plan.sends) and kind is EscalationKind.OFFICER_ALERT:
             plan.wakes = await self._skip_ahead(escalation_id)
         await self.apply(plan.wakes)
+
+    async def _decide(
+        self, session: AsyncSession, row: Escalation, now: datetime
+    ) -> tuple[_Plan, _ReminderStep | None]:
+        """What a due chain does now (in the caller's transaction)."""
+        if row.kind is EscalationKind.OFFICER_ALERT:
+            return await self._fire_alert(session, row, now), None
+        return await self._check_reminder(session, row, now)
 
     async def _fire_alert(self, session: AsyncSession, row: Escalation, now: datetime) -> _Plan:
         """A due alert: the next stage of the ladder, recorded as pending (in the caller's
