@@ -1,4 +1,5 @@
-"""SQLite on the event loop: statements run there, but no wait for the disk or a lock does."""
+"""SQLite on the event loop: statements and commits run there, but no wait for the disk or a lock
+does."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ async def count(engine: AsyncEngine) -> int:
         return int((await connection.execute(text("SELECT count(*) FROM notes"))).scalar_one())
 
 
-async def test_statements_run_on_the_loop_and_commits_beside_it(engine: AsyncEngine) -> None:
+async def test_statements_and_commits_run_on_the_loop(engine: AsyncEngine) -> None:
     seen: list[tuple[str, int]] = []
     async with engine.connect() as connection:
         raw = await connection.get_raw_connection()
@@ -57,8 +58,61 @@ async def test_statements_run_on_the_loop_and_commits_beside_it(engine: AsyncEng
     loop = threading.get_ident()
     statements = {sql.split()[0]: thread for sql, thread in seen}
     assert statements["BEGIN"] == statements["INSERT"] == statements["SELECT"] == loop
-    assert statements["COMMIT"] != loop
+    assert statements["COMMIT"] == loop
     assert await count(engine) == 1
+
+
+async def test_commits_are_not_synced_one_by_one(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        mode = (await connection.execute(text("PRAGMA synchronous"))).scalar_one()
+        journal = (await connection.execute(text("PRAGMA journal_mode"))).scalar_one()
+    assert (mode, journal) == (1, "wal")  # NORMAL: the log is synced at checkpoints
+
+
+def rows_in_the_file_alone(path: Path, copy: Path) -> int:
+    """The rows the database file holds without its write-ahead log (what checkpoints copied)."""
+    copy.write_bytes(path.read_bytes())
+    alone = sqlite3.connect(copy)
+    try:
+        return int(alone.execute("SELECT count(*) FROM notes").fetchone()[0])
+    finally:
+        alone.close()
+
+
+async def test_checkpoints_copy_the_log_into_the_file_off_the_loop(
+    engine: AsyncEngine, path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite, "CHECKPOINT_EVERY", 10)
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert isinstance(driver, sqlite.LoopConnection)
+        assert driver.checkpoints is not None
+        threads: list[int] = []
+        checkpoint = driver.checkpoints._checkpoint
+
+        def on_a_thread() -> None:
+            threads.append(threading.get_ident())
+            checkpoint()
+
+        monkeypatch.setattr(driver.checkpoints, "_checkpoint", on_a_thread)
+        driver.checkpoints.commits = 0  # the table's creation was one
+        for n in range(9):
+            async with connection.begin():
+                await connection.execute(text("INSERT INTO notes VALUES (:n)"), {"n": n})
+        assert driver.checkpoints.running is None
+        assert threads == []
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            # Everything so far, the table's creation too, is in the log only.
+            rows_in_the_file_alone(path, tmp_path / "before.db")
+        async with connection.begin():
+            await connection.execute(text("INSERT INTO notes VALUES (9)"))
+        running = driver.checkpoints.running
+        assert running is not None
+        await running
+    assert threads and threads[0] != threading.get_ident()
+    assert rows_in_the_file_alone(path, tmp_path / "copy.db") == 10
+    assert await count(engine) == 10
 
 
 async def test_another_process_s_lock_is_waited_for_without_stopping_the_loop(
