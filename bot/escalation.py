@@ -263,7 +263,7 @@ class Escalator:
         escalations = Escalations(session)
         earlier = await escalations.for_incident(incident_id, EscalationKind.OFFICER_ALERT)
         row = await escalations.start(
-            incident_id, EscalationKind.OFFICER_ALERT, now, now, reason=reason
+            incident_id, EscalationKind.OFFICER_ALERT, now, now, reason=reason, among=earlier
         )
         if earlier:
             return [Wake(row.id, now)], None

@@ -337,6 +337,10 @@ class _Run:
         self.incidents = Incidents(session)
         # The run's timeline events, written together at its end (nothing reads them before).
         self.records: list[dict[str, Any]] = []
+        # Incidents loaded by the run, held for its length: the session's identity map keeps
+        # only weak references, and the escalator reads the same incident again (an alert
+        # after the status changed), which is then found there instead of queried anew.
+        self.incidents_seen: dict[int, Incident] = {}
 
     async def record(self, kind: str, incident_id: int | None, **data: Any) -> None:
         step_name = data.pop("step", None)
@@ -368,7 +372,14 @@ class _Run:
             )
 
     async def incident(self, incident_id: int | None) -> Incident | None:
-        return None if incident_id is None else await self.incidents.get(incident_id)
+        if incident_id is None:
+            return None
+        found = self.incidents_seen.get(incident_id)
+        if found is None:
+            found = await self.incidents.get(incident_id)
+            if found is not None:
+                self.incidents_seen[incident_id] = found
+        return found
 
     async def apply(self, effect: Effect, incident_id: int | None, state: State) -> Event | None:
         match effect:
@@ -379,6 +390,7 @@ class _Run:
                 self.outcome.choice = effect
             case OpenIncident(school_id=school_id, drill=drill):
                 incident = await self.incidents.open(school_id, self.member.id, drill, self.now)
+                self.incidents_seen[incident.id] = incident
                 await self.record(
                     EventKind.INCIDENT_OPENED, incident.id, code=incident.code, drill=drill
                 )

@@ -621,15 +621,30 @@ class Escalations:
         now: datetime,
         next_at: datetime,
         reason: str = "",
+        among: Sequence[Escalation] | None = None,
     ) -> Escalation:
-        """Start a chain, or restart a stopped one; a running one is returned unchanged."""
-        row = await self.session.scalar(
-            select(Escalation).where(
-                Escalation.incident_id == incident_id,
-                Escalation.kind == kind,
-                Escalation.reason == reason,
+        """Start a chain, or restart a stopped one; a running one is returned unchanged.
+
+        ``among``: the incident's chains of this kind, just read by the caller (found there
+        instead of queried again).
+        """
+        if among is not None:
+            row = next(
+                (
+                    r
+                    for r in among
+                    if r.incident_id == incident_id and r.kind == kind and r.reason == reason
+                ),
+                None,
             )
-        )
+        else:
+            row = await self.session.scalar(
+                select(Escalation).where(
+                    Escalation.incident_id == incident_id,
+                    Escalation.kind == kind,
+                    Escalation.reason == reason,
+                )
+            )
         if row is None:
             row = Escalation(
                 incident_id=incident_id,
