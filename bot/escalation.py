@@ -211,18 +211,28 @@ class Escalator:
         self._applying: asyncio.Future[None] | None = None
         self._starting: set[asyncio.Future[None]] = set()
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        # Reminder chain -> the professional it reminds, as last seen: a hint that lets a
+        # wake-up read the chain and give the reminder in one transaction (checked there).
+        self._reminded: dict[int, int] = {}
 
     # ---- called by the guide inside its transaction ---------------------------------------
 
     async def start(
-        self, session: AsyncSession, incident_id: int, kind: str, now: datetime
+        self,
+        session: AsyncSession,
+        incident_id: int,
+        kind: str,
+        now: datetime,
+        professional_id: int | None = None,
     ) -> list[Wake]:
-        """Start a reminder chain (call_911)."""
+        """Start a reminder chain (call_911); ``professional_id``: whom it will remind."""
         if kind != EscalationKind.CALL_911:
             raise ValueError(f"unknown reminder {kind}")
         row = await Escalations(session).start(
             incident_id, EscalationKind.CALL_911, now, now + self.policy.call_911_reminder_every
         )
+        if professional_id is not None:
+            self._reminded[row.id] = professional_id
         return [Wake(row.id, row.next_at)]
 
     async def stop(
@@ -399,6 +409,11 @@ class Escalator:
         return lock
 
     async def _fire(self, escalation_id: int, retry: bool) -> None:
+        professional_id = None if retry else self._reminded.get(escalation_id)
+        if professional_id is not None and await self._remind_at_once(
+            escalation_id, professional_id
+        ):
+            return
         now = self.clock.now()
         plan: _Plan | None = None
         step: _ReminderStep | None = None
@@ -434,6 +449,7 @@ class Escalator:
                 assert row is not None  # noqa: S101 - chains are never deleted while running
                 plan, step = await self._decide(session, row, now)
         if step is not None:
+            self._reminded[escalation_id] = step.professional_id
             plan = await self._remind(step, now)
         failed = await self._send_all(plan.sends)
         if plan.sends and failed == len(plan.sends) and kind is EscalationKind.OFFICER_ALERT:
@@ -587,34 +603,97 @@ class Escalator:
         plan = _Plan(escalation_id=due.escalation_id)
 
         async def record(session: AsyncSession, member: Member, outcome: Outcome) -> None:
-            escalations = Escalations(session)
-            row = await escalations.get(due.escalation_id)
-            assert row is not None  # noqa: S101 - it was there a moment ago
-            if not outcome.replies or row.stopped_at is not None:
-                await escalations.stop(row, now, "not_pending")
-                return
-            for say in outcome.replies:
-                plan.sends.append(
-                    await self._pending(
-                        escalations, row, member, "professional", say.text, say.buttons, now
-                    )
-                )
-            row.sent = due.number
-            if due.kind is EscalationKind.CALL_911:
-                # Keep to the schedule (no drift); after a long outage, skip missed periods.
-                every = self.policy.call_911_reminder_every
-                scheduled = row.next_at or now
-                row.next_at = scheduled + every if scheduled + every > now else now + every
-                plan.wakes.append(Wake(row.id, row.next_at))
-                if due.number == self.policy.call_911_reminders_before_escalation:
-                    plan.sends += await self._escalate_911(session, row, now)
-            else:
-                await escalations.stop(row, now, "nudged")
+            await self._record_reminder(session, member, outcome, due, plan, now)
 
         await self.guide.handle(
             due.professional_id, ReminderDue(due.kind.value, due.number), then=record
         )
         return plan
+
+    async def _remind_at_once(self, escalation_id: int, professional_id: int) -> bool:
+        """A wake-up of a reminder chain whose professional is known: read the chain, decide
+        and give the reminder in the professional's guide step, one transaction in all (the
+        long way is one to decide, then the step's).
+
+        False, with nothing done: the chain is not a reminder for this professional (any more);
+        the caller takes the long way.
+        """
+        if self.guide is None:
+            raise RuntimeError("the escalator has no guide attached")
+        now = self.clock.now()
+        plan = _Plan(escalation_id=escalation_id)
+        due: _ReminderStep | None = None
+        held: list[Escalation] = []  # the row, for the session's identity map (weak)
+        elsewhere = False
+
+        async def decide(session: AsyncSession) -> ReminderDue | None:
+            nonlocal due, elsewhere
+            row = await Escalations(session).get(escalation_id)
+            if row is None or row.kind is EscalationKind.OFFICER_ALERT:
+                elsewhere = True
+                return None
+            held.append(row)
+            if row.stopped_at is not None or row.next_at is None:
+                return None
+            if row.next_at > now:
+                # A stray wake-up: only make sure the real one is there.
+                plan.wakes.append(Wake(escalation_id, row.next_at))
+                return None
+            decided, step = await self._check_reminder(session, row, now)
+            plan.wakes += decided.wakes
+            if step is not None and step.professional_id != professional_id:
+                elsewhere = True  # nothing was written: a wanted reminder changes no row
+                return None
+            due = step
+            return None if step is None else ReminderDue(step.kind.value, step.number)
+
+        async def record(session: AsyncSession, member: Member, outcome: Outcome) -> None:
+            assert due is not None  # noqa: S101 - decide() found it
+            await self._record_reminder(session, member, outcome, due, plan, now)
+
+        await self.guide.handle_decided(professional_id, decide, record)
+        if elsewhere:
+            self._reminded.pop(escalation_id, None)
+            return False
+        if plan.sends:
+            await self._send_all(plan.sends)
+        await self.apply(plan.wakes)
+        return True
+
+    async def _record_reminder(
+        self,
+        session: AsyncSession,
+        member: Member,
+        outcome: Outcome,
+        due: _ReminderStep,
+        plan: _Plan,
+        now: datetime,
+    ) -> None:
+        """In the reminder step's transaction: what it says, recorded as pending, and the
+        chain's next wake-up."""
+        escalations = Escalations(session)
+        row = await escalations.get(due.escalation_id)
+        assert row is not None  # noqa: S101 - it was there a moment ago
+        if not outcome.replies or row.stopped_at is not None:
+            await escalations.stop(row, now, "not_pending")
+            return
+        for say in outcome.replies:
+            plan.sends.append(
+                await self._pending(
+                    escalations, row, member, "professional", say.text, say.buttons, now
+                )
+            )
+        row.sent = due.number
+        if due.kind is EscalationKind.CALL_911:
+            # Keep to the schedule (no drift); after a long outage, skip missed periods.
+            every = self.policy.call_911_reminder_every
+            scheduled = row.next_at or now
+            row.next_at = scheduled + every if scheduled + every > now else now + every
+            plan.wakes.append(Wake(row.id, row.next_at))
+            if due.number == self.policy.call_911_reminders_before_escalation:
+                plan.sends += await self._escalate_911(session, row, now)
+        else:
+            await escalations.stop(row, now, "nudged")
 
     async def _escalate_911(
         self, session: AsyncSession, row: Escalation, now: datetime

@@ -64,6 +64,8 @@ class Outcome:
 
 # Work done in a step's transaction after it (see Guide.handle).
 Then = Callable[[AsyncSession, Member, Outcome], Awaitable[None]]
+# What the event is, decided in the step's transaction before it (see Guide.handle_decided).
+Decide = Callable[[AsyncSession], Awaitable[Event | None]]
 
 
 def language_for(telegram_code: str | None, default: str) -> str:
@@ -247,6 +249,17 @@ class Guide:
         assert outcome is not None  # noqa: S101 - only an account check returns None
         return outcome
 
+    async def handle_decided(self, member_id: int, decide: Decide, then: Then) -> Outcome | None:
+        """:meth:`handle` for an event that ``decide`` finds out in the step's own transaction,
+        under the member's lock (a reminder that may no longer be due: reading the chain and
+        giving the reminder happen in one transaction, one after the other).
+
+        None when ``decide`` returns None: then nothing of the conversation is touched, and
+        what ``decide`` wrote (a chain stopped) is committed.
+        """
+        async with self._lock(member_id):
+            return await self._handle(member_id, None, None, then=then, decide=decide)
+
     async def _understood(self, event: Event) -> Event:
         if isinstance(event, UserSaid) and event.intent is None and self.interpreter is not None:
             return await self.understand(event.text)
@@ -255,10 +268,11 @@ class Guide:
     async def _handle(
         self,
         member_id: int,
-        event: Event,
+        event: Event | None,
         known: Member | None,
         account: int | None = None,
         then: Then | None = None,
+        decide: Decide | None = None,
     ) -> Outcome | None:
         now = self.clock.now()
         async with self.sessions() as session, session.begin():
@@ -274,6 +288,10 @@ class Guide:
                 return None
             if member is None:
                 raise LookupError(f"no member {member_id}")
+            if decide is not None:
+                event = await decide(session)
+            if event is None:
+                return None
             state = State.from_dict(saved) if saved else State(language=member.language)
             run = _Run(self, session, member, now)
             await run.record_input(state, event)
@@ -429,7 +447,7 @@ class _Run:
             case StartReminders(kind=kind):
                 if incident_id is not None:
                     self.wakes += await self.escalator.start(
-                        self.session, incident_id, kind, self.now
+                        self.session, incident_id, kind, self.now, self.member.id
                     )
             case StopReminders(kind=kind):
                 if incident_id is not None:

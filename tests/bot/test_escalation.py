@@ -14,10 +14,11 @@ from sqlalchemy.exc import OperationalError
 from bot.escalation import Ack, NoWakeup, Wake
 from bot.messenger import Rows
 from bot.runtime import Runtime
+from bot.settings import Config
 from dialogues.events import ButtonPressed, CancelRequested
 from storage.models import Delivery, EventKind, Role, TimelineEvent
 from storage.repositories import Escalations
-from tests.conftest import add_member, fire_due, messenger, scheduled
+from tests.conftest import add_member, fire_due, messenger, scheduled, settings_for
 from tests.support.clock import FrozenClock
 from tests.support.messenger import RecordingMessenger
 from tests.support.transcript import Transcript
@@ -108,6 +109,38 @@ async def test_the_reminder_button_confirms_and_stops_them(
         await fire_due(runtime)
     assert not [m for m in messenger(runtime).to(PRO)[count:] if "Reminder" in m.text]
     assert len(await events(runtime, EventKind.REMINDER_SENT)) == 1
+
+
+async def test_reminders_go_on_once_each_after_a_restart_mid_chain(
+    runtime: Runtime, config: Config, database_url: str, clock: FrozenClock
+) -> None:
+    """The program that started a chain gives its reminders in one transaction each; a
+    restarted one first finds out whom the chain reminds. Either way, each comes once."""
+    chat = await team(runtime)
+    await to_call_911(chat)
+    await fire_due(runtime)  # the opening alert
+    clock.advance(minutes=5)
+    await fire_due(runtime)
+    restarted = Runtime.create(settings_for(config, database_url), clock=clock)
+    restarted.escalator.messenger = messenger(runtime)
+    restarted.escalator.wakeup = runtime.escalator.wakeup  # the stored wake-ups carry over
+    try:
+        for number in (2, 3):
+            clock.advance(minutes=5)
+            await fire_due(restarted)
+            assert f"Reminder {number}" in messenger(runtime).to(PRO)[-1].text
+    finally:
+        await restarted.close()
+    reminders = [m.text for m in messenger(runtime).to(PRO) if "Reminder" in m.text]
+    assert [f"Reminder {n}" in text for n, text in enumerate(reminders, 1)] == [True] * 3
+    sent = await events(runtime, EventKind.REMINDER_SENT)
+    assert [e.data["seq"] for e in sent if e.data["level"] == "professional"] == [1, 2, 3]
+    said = [
+        e.data["text"]
+        for e in await events(runtime, EventKind.MESSAGE_OUT)
+        if "Reminder" in e.data.get("text", "")
+    ]
+    assert len(said) == 3
 
 
 async def test_a_reminder_that_could_not_be_recorded_is_given_once_when_tried_again(
