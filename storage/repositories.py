@@ -9,9 +9,20 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Select, delete, false, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
@@ -484,6 +495,9 @@ class Incidents:
         await self.session.flush()
 
 
+_TIMELINE = cast(Table, TimelineEvent.__table__)
+
+
 class Timeline:
     """The append-only timeline (there is deliberately no update or delete here)."""
 
@@ -521,10 +535,8 @@ class Timeline:
                 | {**event, "data": event.get("data") or {}}
                 for event in events
             ]
-            # render_nulls: every row has the same columns, so they go in one statement.
-            await self.session.execute(
-                insert(TimelineEvent).execution_options(render_nulls=True), rows
-            )
+            # A plain insert into the table, every row with the same columns: one statement.
+            await self.session.execute(insert(_TIMELINE), rows)
 
     async def last_step_done(self, incident_id: int) -> datetime | None:
         """When the incident's latest step was completed, if any was."""
@@ -555,6 +567,21 @@ class Timeline:
         return result.all()
 
 
+_MEMBERS = cast(Table, Member.__table__)
+_MEMBER_COLUMNS = tuple(_MEMBERS.c)
+_CONVERSATION = cast(Table, Conversation.__table__)
+_STEP_LOAD = (
+    select(*_MEMBER_COLUMNS, _CONVERSATION.c.state)
+    .select_from(_MEMBERS.outerjoin(_CONVERSATION, _CONVERSATION.c.member_id == _MEMBERS.c.id))
+    .where(_MEMBERS.c.id == bindparam("member_id"))
+)
+_SAVE_STATE = (
+    update(_CONVERSATION)
+    .where(_CONVERSATION.c.member_id == bindparam("member"))
+    .values(state=bindparam("state"), updated_at=bindparam("updated_at"))
+)
+
+
 class Conversations:
     """Each member's place in the guide."""
 
@@ -574,19 +601,19 @@ class Conversations:
     async def load_with_member(
         self, member_id: int
     ) -> tuple[Member | None, dict[str, Any] | None]:
-        """The member (without their schools) and their saved state, in one statement: every
-        step of the guide starts here."""
-        found = (
-            await self.session.execute(
-                select(Member, Conversation.state)
-                .outerjoin(Conversation, Conversation.member_id == Member.id)
-                .where(Member.id == member_id)
-                .options(raiseload(Member.schools))
-            )
-        ).first()
+        """The member and their saved state, in one statement: every step of the guide starts
+        here.
+
+        The member is read as a plain row (a fraction of the cost of loading it through the
+        session) and returned as a detached copy: its own columns only (its schools read as
+        empty), and changes to it are not saved by the session (see Members.set_language).
+        """
+        found = (await self.session.execute(_STEP_LOAD, {"member_id": member_id})).first()
         if found is None:
             return None, None
-        member, state = found
+        values = found._mapping
+        member = Member(**{column.key: values[column] for column in _MEMBER_COLUMNS})
+        state = values[_CONVERSATION.c.state]
         self._found[member_id] = state is not None
         return member, None if state is None else dict(state)
 
@@ -595,16 +622,16 @@ class Conversations:
         found = self._found.get(member_id)
         if found is None:
             found = await self.load(member_id) is not None
-        statement = (
-            update(Conversation).where(Conversation.member_id == member_id)
-            if found
-            else insert(Conversation).values(member_id=member_id)
-        )
-        # No Conversation objects are loaded here: nothing in the session to bring up to date.
-        await self.session.execute(
-            statement.values(state=state, updated_at=now),
-            execution_options={"synchronize_session": False},
-        )
+        # A plain statement on the table: no Conversation objects are loaded anywhere, so
+        # there is nothing in the session to bring up to date.
+        if found:
+            await self.session.execute(
+                _SAVE_STATE, {"member": member_id, "state": state, "updated_at": now}
+            )
+        else:
+            await self.session.execute(
+                insert(_CONVERSATION).values(member_id=member_id, state=state, updated_at=now)
+            )
         self._found[member_id] = True
 
 
