@@ -750,6 +750,30 @@ class Escalator:
             log.warning(
                 "delivery %s to member %s failed: %s", send.delivery_id, send.member_id, error
             )
+        pause = 0.5
+        while True:
+            try:
+                await self._record_delivery(send, message_id, error)
+                return error is None
+            except (SQLAlchemyError, OSError) as problem:
+                # Sent (or refused) already: sending it again would repeat it, so only the
+                # record is tried again until the database answers. A stop meanwhile leaves
+                # it pending, and the next start sends it again (the one window left).
+                if self.closing:
+                    raise
+                log.warning(
+                    "delivery %s: could not record that it was sent (%s); trying again in %.1f s",
+                    send.delivery_id,
+                    type(problem).__name__,
+                    pause,
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 30.0)
+
+    async def _record_delivery(
+        self, send: _Send, message_id: int | None, error: str | None
+    ) -> None:
+        """Mark a message delivered (or failed) and put it on the incident's timeline."""
         now = self.clock.now()
         async with self.sessions() as session, session.begin():
             # Recorded before sending; updated in place, without reading it back first.
@@ -792,7 +816,6 @@ class Escalator:
                     }
                 ]
             )
-        return error is None
 
     async def _skip_ahead(self, escalation_id: int) -> list[Wake]:
         """Nobody at this stage could be reached: go on to the next one at once."""

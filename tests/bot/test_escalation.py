@@ -17,7 +17,7 @@ from bot.runtime import Runtime
 from bot.settings import Config
 from dialogues.events import ButtonPressed, CancelRequested
 from storage.models import Delivery, EventKind, Role, TimelineEvent
-from storage.repositories import Escalations
+from storage.repositories import Escalations, Timeline
 from tests.conftest import add_member, fire_due, messenger, scheduled, settings_for
 from tests.support.clock import FrozenClock
 from tests.support.messenger import RecordingMessenger
@@ -175,6 +175,36 @@ async def test_a_reminder_that_could_not_be_recorded_is_given_once_when_tried_ag
     ]
     assert len(said) == 1
     assert len(await events(runtime, EventKind.REMINDER_SENT)) == 1
+
+
+async def test_a_reminder_whose_sending_could_not_be_recorded_is_not_sent_again(
+    runtime: Runtime, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database stops answering just after a reminder went out: recording that it was
+    sent is tried again until it answers, and the reminder is not sent a second time."""
+    chat = await team(runtime)
+    await to_call_911(chat)
+    await fire_due(runtime)  # the opening alert
+    extend = Timeline.extend
+    failures: list[str] = []
+
+    async def unreachable_twice(self: Timeline, events: Sequence[dict[str, Any]]) -> None:
+        if len(failures) < 2 and any(e["kind"] == EventKind.REMINDER_SENT for e in events):
+            failures.append("down")
+            raise OperationalError("UPDATE", {}, ConnectionRefusedError("the database restarts"))
+        await extend(self, events)
+
+    monkeypatch.setattr(Timeline, "extend", unreachable_twice)
+    clock.advance(minutes=5)
+    await fire_due(runtime)
+    assert failures == ["down", "down"]
+    reminders = [m for m in messenger(runtime).to(PRO) if "Reminder" in m.text]
+    assert len(reminders) == 1
+    [sent] = await events(runtime, EventKind.REMINDER_SENT)
+    async with runtime.sessions() as session:
+        delivery = await session.get(Delivery, sent.data["delivery"])
+        assert delivery is not None
+        assert (delivery.status, delivery.message_id) == ("delivered", reminders[0].message_id)
 
 
 async def test_cancelling_stops_every_chain(runtime: Runtime, clock: FrozenClock) -> None:

@@ -110,7 +110,8 @@ async def test_checkpoints_copy_the_log_into_the_file_off_the_loop(
         running = driver.checkpoints.running
         assert running is not None
         await running
-    assert threads and threads[0] != threading.get_ident()
+    assert threads
+    assert threads[0] != threading.get_ident()
     assert rows_in_the_file_alone(path, tmp_path / "copy.db") == 10
     assert await count(engine) == 10
 
