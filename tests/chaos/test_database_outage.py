@@ -16,7 +16,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -213,16 +213,18 @@ async def test_a_wake_up_whose_work_fails_is_tried_again(
 ) -> None:
     chat, runtime = served
     escalator = runtime.escalator
-    work = escalator._remind
+    work = escalator._record_reminder
     failed: list[int] = []
 
-    async def unreachable_once(due: Any, now: datetime) -> Any:
+    async def unreachable_once(*args: Any) -> Any:
+        # Giving the reminder: the professional's step and its pending message.
+        due = args[3]
         if not failed:
             failed.append(due.escalation_id)
             raise OperationalError("SELECT", {}, ConnectionRefusedError("the database restarts"))
-        return await work(due, now)
+        return await work(*args)
 
-    monkeypatch.setattr(escalator, "_remind", unreachable_once)
+    monkeypatch.setattr(escalator, "_record_reminder", unreachable_once)
     try:
         await chat.expect(says("Reminder 1"), since=chat.samples[-1].at, within=8.0)
     except Stuck as error:
