@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -214,6 +214,10 @@ class Escalator:
         # Reminder chain -> the professional it reminds, as last seen: a hint that lets a
         # wake-up read the chain and give the reminder in one transaction (checked there).
         self._reminded: dict[int, int] = {}
+        # Incidents whose stalled timer is known to run (started or seen by this program, and
+        # committed): a step of theirs need not read the timer again. Every stop of a stalled
+        # timer goes through this escalator, which forgets it then (see _stopping).
+        self._stalled_running: set[int] = set()
 
     # ---- called by the guide inside its transaction ---------------------------------------
 
@@ -248,6 +252,8 @@ class Escalator:
         escalations = Escalations(session)
         wakes = []
         for row in await escalations.for_incident(incident_id):
+            if row.kind in kinds and row.stopped_at is None:
+                self._stopping(row)
             if row.kind in kinds and await escalations.stop(row, now, why):
                 wakes.append(Wake(row.id, None))
         return wakes
@@ -258,10 +264,27 @@ class Escalator:
         A running timer is left as it is (no write per step): when it comes due, the chain
         looks at the incident's last completed step and waits again if that is recent.
         """
+        if incident_id in self._stalled_running:
+            return []  # known to run: nothing to read or write
         next_at = now + self.policy.stalled_after
         row = await Escalations(session).start(incident_id, EscalationKind.STALLED, now, next_at)
+        if row.stopped_at is None:
+            # Remembered once committed (a rolled-back start must not be taken as running).
+            running = self._stalled_running
+            event.listen(
+                session.sync_session,
+                "after_commit",
+                lambda _session: running.add(incident_id),
+                once=True,
+            )
         started = row.started_at == now and row.stopped_at is None
         return [Wake(row.id, row.next_at)] if started and row.next_at else []
+
+    def _stopping(self, row: Escalation) -> None:
+        """A chain is being stopped: a stalled timer is no longer known to run (forgotten at
+        once, before the commit: at worst the next step reads it again)."""
+        if row.kind is EscalationKind.STALLED:
+            self._stalled_running.discard(row.incident_id)
 
     async def alert(
         self, session: AsyncSession, incident_id: int, reason: str, now: datetime, language: str
@@ -574,6 +597,7 @@ class Escalator:
         escalations = Escalations(session)
         incident = await Incidents(session).get(row.incident_id)
         if incident is None or incident.status not in OPEN_STATUSES or incident.opened_by is None:
+            self._stopping(row)
             await escalations.stop(row, now, "incident_over")
             return plan, None
         if row.kind is EscalationKind.CALL_911 and incident.status is not IncidentStatus.OPEN:
@@ -693,6 +717,7 @@ class Escalator:
             if due.number == self.policy.call_911_reminders_before_escalation:
                 plan.sends += await self._escalate_911(session, row, now)
         else:
+            self._stopping(row)
             await escalations.stop(row, now, "nudged")
 
     async def _escalate_911(

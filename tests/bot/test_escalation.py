@@ -415,6 +415,33 @@ async def test_a_stalled_incident_nudges_once(runtime: Runtime, clock: FrozenClo
     assert len([m for m in messenger(runtime).to(PRO) if "has not moved" in m.text]) == 2
 
 
+async def test_a_step_that_failed_and_was_tried_again_still_starts_the_stalled_timer(
+    runtime: Runtime, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first try of the opening step starts the timer, then fails before its commit (the
+    database restarts): the timer it started is not taken as running by the retry."""
+    chat = await team(runtime)
+    await chat.start()
+    extend = Timeline.extend
+    failures: list[str] = []
+
+    async def unreachable_once(self: Timeline, events: Sequence[dict[str, Any]]) -> None:
+        if not failures and any(e["kind"] == EventKind.INCIDENT_OPENED for e in events):
+            failures.append("down")
+            raise OperationalError("INSERT", {}, ConnectionRefusedError("the database restarts"))
+        await extend(self, events)
+
+    monkeypatch.setattr(Timeline, "extend", unreachable_once)
+    with pytest.raises(OperationalError):
+        await chat.press("Real situation")
+    await chat.press("Real situation")  # tried again, as the Telegram handler does
+    await chat.press("No immediate danger")
+    await fire_due(runtime)
+    clock.advance(minutes=15)
+    await fire_due(runtime)
+    assert len([m for m in messenger(runtime).to(PRO) if "has not moved" in m.text]) == 1
+
+
 async def test_progress_pushes_the_nudge_back(runtime: Runtime, clock: FrozenClock) -> None:
     chat = await team(runtime)
     await chat.start()
