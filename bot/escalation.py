@@ -258,16 +258,21 @@ class Escalator:
                 wakes.append(Wake(row.id, None))
         return wakes
 
-    async def progress(self, session: AsyncSession, incident_id: int, now: datetime) -> list[Wake]:
+    async def progress(
+        self, session: AsyncSession, incident_id: int, now: datetime, *, fresh: bool = False
+    ) -> list[Wake]:
         """The incident moved: start its stalled timer, or restart it after a nudge.
 
         A running timer is left as it is (no write per step): when it comes due, the chain
         looks at the incident's last completed step and waits again if that is recent.
+        ``fresh``: the incident was opened in this same transaction (it has no timer yet).
         """
         if incident_id in self._stalled_running:
             return []  # known to run: nothing to read or write
         next_at = now + self.policy.stalled_after
-        row = await Escalations(session).start(incident_id, EscalationKind.STALLED, now, next_at)
+        row = await Escalations(session).start(
+            incident_id, EscalationKind.STALLED, now, next_at, among=[] if fresh else None
+        )
         if row.stopped_at is None:
             # Remembered once committed (a rolled-back start must not be taken as running).
             running = self._stalled_running
@@ -287,14 +292,28 @@ class Escalator:
             self._stalled_running.discard(row.incident_id)
 
     async def alert(
-        self, session: AsyncSession, incident_id: int, reason: str, now: datetime, language: str
+        self,
+        session: AsyncSession,
+        incident_id: int,
+        reason: str,
+        now: datetime,
+        language: str,
+        *,
+        fresh: bool = False,
     ) -> tuple[list[Wake], str | None]:
-        """Start an officer alert chain; returns its wake-up and what to tell the professional."""
+        """Start an officer alert chain; returns its wake-up and what to tell the professional.
+
+        ``fresh``: the incident was opened in this same transaction (it has no chains yet).
+        """
         incident = await Incidents(session).get(incident_id)
         if incident is None or reason not in self.policy.notify_officer_on:
             return [], None
         escalations = Escalations(session)
-        earlier = await escalations.for_incident(incident_id, EscalationKind.OFFICER_ALERT)
+        earlier = (
+            []
+            if fresh
+            else await escalations.for_incident(incident_id, EscalationKind.OFFICER_ALERT)
+        )
         row = await escalations.start(
             incident_id, EscalationKind.OFFICER_ALERT, now, now, reason=reason, among=earlier
         )
@@ -303,12 +322,12 @@ class Escalator:
         text = self.protocol.text
         if self._drill_only(incident):
             return [Wake(row.id, now)], text("officer.drill_copy", language)
-        school = await Schools(session).get(incident.school_id)
-        school_name = school.name if school else incident.school_id
         for level in ("officer", "backup"):
             for member in await self._recipients(session, incident, level):
                 note = text("officer.alerting", language, name=member.display_name)
                 return [Wake(row.id, now)], note
+        school = await Schools(session).get(incident.school_id)
+        school_name = school.name if school else incident.school_id
         if await self._recipients(session, incident, "coordinator"):
             return [Wake(row.id, now)], text("officer.coordinators", language, school=school_name)
         return [Wake(row.id, now)], text("officer.none", language, school=school_name)
@@ -385,12 +404,8 @@ class Escalator:
             return [professional] if professional is not None else []
         if level == "coordinator":
             return list(await members.with_role(Role.COORDINATOR))
-        assignment = await Officers(session).for_school(incident.school_id)
-        if assignment is None:
-            return []
-        member_id = assignment.officer_id if level == "officer" else assignment.backup_officer_id
-        member = await members.get(member_id, schools=False) if member_id is not None else None
-        return [member] if member is not None and member.active else []
+        member = await Officers(session).assigned(incident.school_id, backup=level == "backup")
+        return [member] if member is not None else []
 
     def _ladder(self) -> list[str]:
         return ["officer"] * (1 + self.policy.officer_alert_repeats) + ["backup", "coordinator"]

@@ -359,6 +359,8 @@ class _Run:
         # only weak references, and the escalator reads the same incident again (an alert
         # after the status changed), which is then found there instead of queried anew.
         self.incidents_seen: dict[int, Incident] = {}
+        # Incidents opened by the run (they have no chains yet).
+        self.opened: set[int] = set()
 
     async def record(self, kind: str, incident_id: int | None, **data: Any) -> None:
         step_name = data.pop("step", None)
@@ -412,7 +414,10 @@ class _Run:
                 await self.record(
                     EventKind.INCIDENT_OPENED, incident.id, code=incident.code, drill=drill
                 )
-                self.wakes += await self.escalator.progress(self.session, incident.id, self.now)
+                self.opened.add(incident.id)
+                self.wakes += await self.escalator.progress(
+                    self.session, incident.id, self.now, fresh=True
+                )
                 return IncidentOpened(incident.id, incident.code)
             case StepCompleted(step=step_name, choice=choice):
                 await self.record(EventKind.STEP_DONE, incident_id, step=step_name, choice=choice)
@@ -457,7 +462,12 @@ class _Run:
             case NotifyOfficers(reason=reason):
                 if incident_id is not None:
                     wakes, note = await self.escalator.alert(
-                        self.session, incident_id, reason, self.now, state.language
+                        self.session,
+                        incident_id,
+                        reason,
+                        self.now,
+                        state.language,
+                        fresh=incident_id in self.opened,
                     )
                     self.wakes += wakes
                     if note:

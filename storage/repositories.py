@@ -380,6 +380,17 @@ class Officers:
         """The school's assignment, if any."""
         return await self.session.get(OfficerAssignment, school_id)
 
+    async def assigned(self, school_id: str, *, backup: bool = False) -> Member | None:
+        """The school's officer (or backup officer), if there is one and they are active: one
+        statement (their schools are not loaded; reading them raises)."""
+        officer = OfficerAssignment.backup_officer_id if backup else OfficerAssignment.officer_id
+        return await self.session.scalar(
+            select(Member)
+            .join(OfficerAssignment, officer == Member.id)
+            .where(OfficerAssignment.school_id == school_id, Member.active.is_(True))
+            .options(raiseload(Member.schools))
+        )
+
     async def schools_of(self, member_id: int) -> set[str]:
         """The schools an officer follows, as officer, backup, or by enrollment."""
         assigned = await self.session.scalars(
