@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import sqlite
-from storage.database import create_engine
+from storage.database import create_engine, session_factory
 
 
 @pytest.fixture
@@ -163,3 +163,39 @@ async def test_a_lock_held_too_long_is_a_clear_error(
     async with engine.begin() as connection:
         await connection.execute(text("INSERT INTO notes VALUES (2)"))
     assert await count(engine) == 1
+
+
+async def test_a_committed_step_s_session_closes_without_waiting_behind_other_work(
+    engine: AsyncEngine,
+) -> None:
+    # A step ends by leaving its session: its reply must not wait for everything else that
+    # became ready meanwhile (other people's updates, wake-ups) to run first.
+    sessions = session_factory(engine)
+    others: list[str] = []
+    async with sessions() as session, session.begin():
+        await session.execute(text("INSERT INTO notes VALUES (1)"))
+        asyncio.get_running_loop().call_soon(others.append, "ran")
+    assert others == []
+    assert await count(engine) == 1
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_session_left_in_its_transaction_is_rolled_back_and_released(
+    engine: AsyncEngine,
+) -> None:
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        await session.execute(text("INSERT INTO notes VALUES (1)"))
+        assert session.in_transaction()
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert await count(engine) == 0
+
+    async def failing_step() -> None:
+        async with sessions() as session, session.begin():
+            await session.execute(text("INSERT INTO notes VALUES (2)"))
+            raise RuntimeError("a step that failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_step()
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert await count(engine) == 0
