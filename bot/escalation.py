@@ -9,10 +9,12 @@ in between is caught up at start-up by :meth:`Escalator.recover`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import weakref
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -79,6 +81,11 @@ class Wakeup(Protocol):
         """Match the stored wake-ups to the running chains (see :func:`reconciliation`)."""
         ...
 
+    def watch(self) -> contextlib.AbstractContextManager[set[int]]:
+        """A set of the chains whose stored wake-up is at work (fired, not finished) when the
+        block starts or fires within it, filled as they fire."""
+        ...
+
 
 def reconciliation(
     known: Mapping[int, datetime], running: Sequence[tuple[int, datetime]]
@@ -128,6 +135,11 @@ class NoWakeup:
             self.jobs.pop(chain, None)
         self.jobs.update(store)
         return len(store.keys() - known.keys()), len(cancel)
+
+    @contextlib.contextmanager
+    def watch(self) -> Iterator[set[int]]:
+        """Nothing fires here."""
+        yield set()
 
 
 class Ack(enum.Enum):
@@ -210,6 +222,10 @@ class Escalator:
         self.closing = False
         self._applying: asyncio.Future[None] | None = None
         self._starting: set[asyncio.Future[None]] = set()
+        # Chains with wake-ups handed to apply_soon and not applied yet (how many batches), and
+        # the sets of the resyncs under way, which note every chain whose wake-up changes.
+        self._unapplied: Counter[int] = Counter()
+        self._watches: list[set[int]] = []
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         # Reminder chain -> the professional it reminds, as last seen: a hint that lets a
         # wake-up read the chain and give the reminder in one transaction (checked there).
@@ -344,20 +360,39 @@ class Escalator:
         now = self.clock.now()
         due = [w for w in wakes if w.at is not None and w.at <= now]
         later = [w for w in wakes if w.at is None or w.at > now]
+        self._changing(wakes)
         if due:
             task = asyncio.ensure_future(self.apply(due))
             self._starting.add(task)
             task.add_done_callback(self._starting.discard)
+            task.add_done_callback(lambda _: self._changed(due))
         if not later:
             return
         previous = self._applying
 
         async def after_previous() -> None:
-            if previous is not None:
-                await previous
-            await self.apply(later)
+            try:
+                if previous is not None:
+                    await previous
+                await self.apply(later)
+            finally:
+                self._changed(later)
 
         self._applying = asyncio.ensure_future(after_previous())
+
+    def _changing(self, wakes: Sequence[Wake]) -> None:
+        """Note chains whose wake-up is about to change (for :meth:`resync`)."""
+        chains = [w.escalation_id for w in wakes]
+        self._unapplied.update(chains)
+        for seen in self._watches:
+            seen.update(chains)
+
+    def _changed(self, wakes: Sequence[Wake]) -> None:
+        """The change noted by :meth:`_changing` is stored, or given up on."""
+        self._unapplied.subtract(w.escalation_id for w in wakes)
+        for wake in wakes:
+            if self._unapplied[wake.escalation_id] <= 0:
+                del self._unapplied[wake.escalation_id]
 
     async def settle(self) -> None:
         """Wait until every wake-up handed to :meth:`apply_soon` is applied."""
@@ -376,6 +411,13 @@ class Escalator:
         Never raises: the chains are already saved, and a wake-up the scheduler could not store
         (its database unreachable) is put back by the next :meth:`resync`.
         """
+        self._changing(wakes)
+        try:
+            await self._apply(wakes)
+        finally:
+            self._changed(wakes)
+
+    async def _apply(self, wakes: Sequence[Wake]) -> None:
         for wake in wakes:
             try:
                 if wake.at is None:
@@ -991,10 +1033,22 @@ class Escalator:
 
         Heals a wake-up lost while the database was unreachable; an overdue chain's wake-up is
         put back at its past time, so it runs at once. Returns (created, removed).
+
+        Chains the program is busy with meanwhile are left alone: a wake-up that fired (its job
+        no longer stored) and is still at work or waiting its turn, or a change of wake-up not
+        stored yet. Their own work stores what they need; counting them would report a busy
+        moment as wake-ups lost (and run them twice). A next resync looks at them again.
         """
-        known = await self.wakeup.scheduled()  # before the chains: see reconciliation()
-        async with self.sessions() as session:
-            running = [
-                (r.id, r.next_at) for r in await Escalations(session).running() if r.next_at
-            ]
+        seen = set(self._unapplied)
+        self._watches.append(seen)
+        try:
+            with self.wakeup.watch() as fired:
+                known = await self.wakeup.scheduled()  # before the chains: see reconciliation()
+                async with self.sessions() as session:
+                    rows = await Escalations(session).running()
+                busy = seen | fired
+        finally:
+            self._watches.remove(seen)
+        running = [(r.id, r.next_at) for r in rows if r.next_at and r.id not in busy]
+        known = {chain: at for chain, at in known.items() if chain not in busy}
         return await self.wakeup.reconcile(running, known)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -599,6 +600,14 @@ async def test_an_alert_due_now_does_not_wait_for_earlier_job_store_writes(
     assert store.jobs == {1: clock.now() + timedelta(minutes=5)}
 
 
+async def waiting_for_911(runtime: Runtime) -> dict[int, datetime]:
+    """An incident at the 911 step, its wake-ups stored: chain id -> time."""
+    chat = await team(runtime)
+    await to_call_911(chat)
+    await runtime.escalator.settle()
+    return scheduled(runtime)
+
+
 class BusyStore(NoWakeup):
     """A scheduler that, just as it is asked to reconcile, has stored the wake-up of a chain
     started by another update after the resync read the running chains."""
@@ -618,13 +627,58 @@ class BusyStore(NoWakeup):
 async def test_a_resync_keeps_the_wake_up_of_a_chain_started_meanwhile(
     runtime: Runtime, clock: FrozenClock
 ) -> None:
-    chat = await team(runtime)
-    await to_call_911(chat)
-    await runtime.escalator.settle()
-    running = scheduled(runtime)
+    running = await waiting_for_911(runtime)
     late = Wake(max(running) + 1, clock.now() + timedelta(minutes=1))
     store = BusyStore(late)
     store.jobs = dict(running)
     runtime.escalator.wakeup = store
     assert await runtime.escalator.resync() == (0, 0)
     assert store.jobs == {**running, late.escalation_id: late.at}
+
+
+class FiringStore(NoWakeup):
+    """A scheduler whose job for some chains has just fired: gone from the store, the chain's
+    wake-up still at work."""
+
+    def __init__(self, jobs: dict[int, datetime], at_work: set[int]) -> None:
+        super().__init__()
+        self.jobs = {chain: at for chain, at in jobs.items() if chain not in at_work}
+        self.at_work = at_work
+
+    @contextlib.contextmanager
+    def watch(self) -> Iterator[set[int]]:
+        yield set(self.at_work)
+
+
+async def test_a_resync_leaves_alone_a_chain_whose_wake_up_is_at_work(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    # A busy moment: the reminder's job fired and its wake-up waits for its turn. The chain is
+    # not missing a wake-up; restoring one would report a loss and run the chain twice.
+    running = await waiting_for_911(runtime)
+    firing = max(running)
+    store = FiringStore(running, {firing})
+    runtime.escalator.wakeup = store
+    assert await runtime.escalator.resync() == (0, 0)
+    assert firing not in store.jobs
+    # Once it is no longer at work, a missing wake-up is one: it is put back.
+    store.at_work = set()
+    assert await runtime.escalator.resync() == (1, 0)
+    assert store.jobs[firing] == running[firing]
+
+
+async def test_a_resync_leaves_alone_a_wake_up_not_stored_yet(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    running = await waiting_for_911(runtime)
+    store = SlowStore(clock)
+    store.jobs = {chain: at for chain, at in running.items() if chain != max(running)}
+    runtime.escalator.wakeup = store
+    # The chain's wake-up is being stored (the job store is slow): not lost.
+    runtime.escalator.apply_soon([Wake(max(running), running[max(running)])])
+    try:
+        assert await runtime.escalator.resync() == (0, 0)
+    finally:
+        store.released.set()
+    await runtime.escalator.settle()
+    assert store.jobs == running

@@ -84,3 +84,40 @@ async def test_a_wake_up_due_while_the_previous_one_is_still_at_work_still_comes
         assert calls[1] - calls[0] < 1.0  # on time, not after the first one finished
     finally:
         await wakeups.shutdown()
+
+
+async def test_a_wake_up_at_work_is_known_as_busy_until_it_ends(tmp_path: Path) -> None:
+    """A fired job is gone from the store while its wake-up runs or waits its turn: the resync
+    must be able to tell that chain from one whose wake-up was lost."""
+    release = asyncio.Event()
+    started: list[int] = []
+
+    async def slow(escalation_id: int) -> None:
+        started.append(escalation_id)
+        await release.wait()
+
+    wakeups = Wakeups(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}", slow)
+    await wakeups.start()
+    try:
+        await wakeups.schedule(7, datetime.now(UTC) + timedelta(seconds=0.1))
+        with wakeups.watch() as seen:
+            await wakeups.schedule(8, datetime.now(UTC) + timedelta(seconds=0.1))
+            for _ in range(50):
+                if len(started) == 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert sorted(started) == [7, 8]
+            assert await wakeups.scheduled() == {}  # both jobs are gone from the store
+            assert seen == {7, 8}  # 8 started within the block
+        with wakeups.watch() as seen:
+            assert seen == {7, 8}  # still at work when the block started
+        release.set()
+        for _ in range(50):
+            with wakeups.watch() as seen:
+                if not seen:
+                    break
+            await asyncio.sleep(0.05)
+        assert seen == set()
+    finally:
+        release.set()
+        await wakeups.shutdown()
