@@ -12,9 +12,10 @@ import asyncio
 import contextlib
 import enum
 import logging
+import threading
 import weakref
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -87,6 +88,10 @@ class Wakeup(Protocol):
         ...
 
 
+def _chains(wakes: Sequence[Wake]) -> list[int]:
+    return [w.escalation_id for w in wakes]
+
+
 def reconciliation(
     known: Mapping[int, datetime], running: Sequence[tuple[int, datetime]]
 ) -> tuple[list[int], dict[int, datetime]]:
@@ -106,6 +111,46 @@ def reconciliation(
         if (stored := known.get(chain)) is None or stored > at
     }
     return cancel, store
+
+
+class BusyChains:
+    """Chains some work is under way for (counted: a chain may be busy twice at once), and the
+    sets of the watches under way, each noting every chain that becomes busy during it. Safe to
+    use from several threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count: Counter[int] = Counter()
+        self._watches: list[set[int]] = []
+
+    def enter(self, chains: Iterable[int]) -> None:
+        """Work starts for these chains."""
+        with self._lock:
+            for chain in chains:
+                self._count[chain] += 1
+                for seen in self._watches:
+                    seen.add(chain)
+
+    def leave(self, chains: Iterable[int]) -> None:
+        """Work noted by :meth:`enter` is over."""
+        with self._lock:
+            for chain in chains:
+                self._count[chain] -= 1
+                if self._count[chain] <= 0:
+                    del self._count[chain]
+
+    @contextlib.contextmanager
+    def watch(self) -> Iterator[set[int]]:
+        """A set of the chains busy when the block starts or becoming busy within it (filled
+        as they do)."""
+        with self._lock:
+            seen = set(self._count)
+            self._watches.append(seen)
+        try:
+            yield seen
+        finally:
+            with self._lock:
+                self._watches.remove(seen)
 
 
 class NoWakeup:
@@ -222,10 +267,8 @@ class Escalator:
         self.closing = False
         self._applying: asyncio.Future[None] | None = None
         self._starting: set[asyncio.Future[None]] = set()
-        # Chains with wake-ups handed to apply_soon and not applied yet (how many batches), and
-        # the sets of the resyncs under way, which note every chain whose wake-up changes.
-        self._unapplied: Counter[int] = Counter()
-        self._watches: list[set[int]] = []
+        # Chains whose wake-up is changing (handed to apply_soon or apply, not stored yet).
+        self._changing = BusyChains()
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         # Reminder chain -> the professional it reminds, as last seen: a hint that lets a
         # wake-up read the chain and give the reminder in one transaction (checked there).
@@ -360,12 +403,13 @@ class Escalator:
         now = self.clock.now()
         due = [w for w in wakes if w.at is not None and w.at <= now]
         later = [w for w in wakes if w.at is None or w.at > now]
-        self._changing(wakes)
+        # Noted from now, not only once the batch's turn comes (see resync).
+        self._changing.enter(_chains(wakes))
         if due:
             task = asyncio.ensure_future(self.apply(due))
             self._starting.add(task)
             task.add_done_callback(self._starting.discard)
-            task.add_done_callback(lambda _: self._changed(due))
+            task.add_done_callback(lambda _: self._changing.leave(_chains(due)))
         if not later:
             return
         previous = self._applying
@@ -376,23 +420,9 @@ class Escalator:
                     await previous
                 await self.apply(later)
             finally:
-                self._changed(later)
+                self._changing.leave(_chains(later))
 
         self._applying = asyncio.ensure_future(after_previous())
-
-    def _changing(self, wakes: Sequence[Wake]) -> None:
-        """Note chains whose wake-up is about to change (for :meth:`resync`)."""
-        chains = [w.escalation_id for w in wakes]
-        self._unapplied.update(chains)
-        for seen in self._watches:
-            seen.update(chains)
-
-    def _changed(self, wakes: Sequence[Wake]) -> None:
-        """The change noted by :meth:`_changing` is stored, or given up on."""
-        self._unapplied.subtract(w.escalation_id for w in wakes)
-        for wake in wakes:
-            if self._unapplied[wake.escalation_id] <= 0:
-                del self._unapplied[wake.escalation_id]
 
     async def settle(self) -> None:
         """Wait until every wake-up handed to :meth:`apply_soon` is applied."""
@@ -411,11 +441,11 @@ class Escalator:
         Never raises: the chains are already saved, and a wake-up the scheduler could not store
         (its database unreachable) is put back by the next :meth:`resync`.
         """
-        self._changing(wakes)
+        self._changing.enter(_chains(wakes))
         try:
             await self._apply(wakes)
         finally:
-            self._changed(wakes)
+            self._changing.leave(_chains(wakes))
 
     async def _apply(self, wakes: Sequence[Wake]) -> None:
         for wake in wakes:
@@ -1039,16 +1069,11 @@ class Escalator:
         stored yet. Their own work stores what they need; counting them would report a busy
         moment as wake-ups lost (and run them twice). A next resync looks at them again.
         """
-        seen = set(self._unapplied)
-        self._watches.append(seen)
-        try:
-            with self.wakeup.watch() as fired:
-                known = await self.wakeup.scheduled()  # before the chains: see reconciliation()
-                async with self.sessions() as session:
-                    rows = await Escalations(session).running()
-                busy = seen | fired
-        finally:
-            self._watches.remove(seen)
+        with self._changing.watch() as changing, self.wakeup.watch() as fired:
+            known = await self.wakeup.scheduled()  # before the chains: see reconciliation()
+            async with self.sessions() as session:
+                rows = await Escalations(session).running()
+            busy = changing | fired
         running = [(r.id, r.next_at) for r in rows if r.next_at and r.id not in busy]
         known = {chain: at for chain, at in known.items() if chain not in busy}
         return await self.wakeup.reconcile(running, known)

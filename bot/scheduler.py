@@ -22,9 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
-from collections import Counter
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +36,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.clock import Clock, SystemClock
-from bot.escalation import reconciliation
+from bot.escalation import BusyChains, reconciliation
 
 log = logging.getLogger(__name__)
 
@@ -154,11 +152,8 @@ class Wakeups:
         self.running: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(WORKERS)
         # Chains whose wake-up is at work: fired (a stored job is gone from the store once it
-        # fires) and not finished; and the sets of watch() blocks under way. Updated from the
-        # scheduler's threads and the loop, under the lock.
-        self._busy_lock = threading.Lock()
-        self._busy: Counter[int] = Counter()
-        self._watches: list[set[int]] = []
+        # fires, in a scheduler thread) and not finished.
+        self._at_work = BusyChains()
         self.store = SQLAlchemyJobStore(engine=_jobs_engine(jobs_url(database_url)))
         self.scheduler = BackgroundScheduler(
             jobstores={"default": self.store},
@@ -176,34 +171,14 @@ class Wakeups:
 
     def _fired(self, escalation_id: int) -> Coroutine[Any, Any, None]:
         """A stored job fired (in a scheduler thread): the wake-up to run on the loop."""
-        self._working(escalation_id)
+        self._at_work.enter([escalation_id])
         return self._run(escalation_id)
 
-    def _working(self, escalation_id: int) -> None:
-        with self._busy_lock:
-            self._busy[escalation_id] += 1
-            for seen in self._watches:
-                seen.add(escalation_id)
-
-    def _worked(self, escalation_id: int) -> None:
-        with self._busy_lock:
-            self._busy[escalation_id] -= 1
-            if self._busy[escalation_id] <= 0:
-                del self._busy[escalation_id]
-
-    @contextlib.contextmanager
-    def watch(self) -> Iterator[set[int]]:
+    def watch(self) -> contextlib.AbstractContextManager[set[int]]:
         """A set of the chains whose wake-up is at work when the block starts or starts within
         it (filled as they start): their stored job may be gone, and their own work stores
         the next one."""
-        with self._busy_lock:
-            seen = set(self._busy)
-            self._watches.append(seen)
-        try:
-            yield seen
-        finally:
-            with self._busy_lock:
-                self._watches.remove(seen)
+        return self._at_work.watch()
 
     async def _run_now(self, escalation_id: int) -> None:
         try:
@@ -211,7 +186,7 @@ class Wakeups:
         except Exception:
             log.exception("wake-up of chain %s failed", escalation_id)
         finally:
-            self._worked(escalation_id)
+            self._at_work.leave([escalation_id])
 
     async def _run(self, escalation_id: int) -> None:
         # At most WORKERS wake-ups at work at once, as when each held a job thread: a burst of
@@ -222,7 +197,7 @@ class Wakeups:
         except Exception:
             log.exception("wake-up of chain %s failed", escalation_id)
         finally:
-            self._worked(escalation_id)
+            self._at_work.leave([escalation_id])
 
     async def _tracked(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` as one of the jobs :meth:`shutdown` lets finish."""
@@ -289,7 +264,7 @@ class Wakeups:
         """
         if at <= self.clock.now() and not self.closing:
             # A stored job left for this chain may still come: the chain finds itself not due.
-            self._working(escalation_id)
+            self._at_work.enter([escalation_id])
             task = asyncio.create_task(self._run_now(escalation_id))
             self.running.add(task)
             task.add_done_callback(self.running.discard)
