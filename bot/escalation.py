@@ -17,7 +17,7 @@ import weakref
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import event, update
@@ -55,17 +55,21 @@ OPEN_STATUSES = (IncidentStatus.OPEN, IncidentStatus.POLICE_CALLED, IncidentStat
 
 @dataclass(frozen=True)
 class Wake:
-    """Wake chain ``escalation_id`` at ``at``; ``at=None`` cancels its wake-up."""
+    """Wake chain ``escalation_id`` at ``at``, then every ``every`` if given (until changed);
+    ``at=None`` cancels its wake-up."""
 
     escalation_id: int
     at: datetime | None
+    every: timedelta | None = None
 
 
 class Wakeup(Protocol):
     """The scheduler, as the escalator sees it."""
 
-    async def schedule(self, escalation_id: int, at: datetime) -> None:
-        """Wake a chain at a time."""
+    async def schedule(
+        self, escalation_id: int, at: datetime, every: timedelta | None = None
+    ) -> None:
+        """Wake a chain at a time (then every ``every``, if given)."""
         ...
 
     async def cancel(self, escalation_id: int) -> None:
@@ -159,8 +163,10 @@ class NoWakeup:
     def __init__(self) -> None:
         self.jobs: dict[int, datetime] = {}
 
-    async def schedule(self, escalation_id: int, at: datetime) -> None:
-        """Remember."""
+    async def schedule(
+        self, escalation_id: int, at: datetime, every: timedelta | None = None
+    ) -> None:
+        """Remember (the first time)."""
         self.jobs[escalation_id] = at
 
     async def cancel(self, escalation_id: int) -> None:
@@ -296,7 +302,7 @@ class Escalator:
         )
         if professional_id is not None:
             self._reminded[row.id] = professional_id
-        return [Wake(row.id, row.next_at)]
+        return [self._reminders(row)]
 
     async def stop(
         self, session: AsyncSession, incident_id: int, kind: str | None, now: datetime, why: str
@@ -343,6 +349,11 @@ class Escalator:
             )
         started = row.started_at == now and row.stopped_at is None
         return [Wake(row.id, row.next_at)] if started and row.next_at else []
+
+    def _reminders(self, row: Escalation) -> Wake:
+        """A 911 chain's wake-up at its next reminder, repeating every reminder period: its
+        stored job need not be written again at each reminder kept to the schedule."""
+        return Wake(row.id, row.next_at, self.policy.call_911_reminder_every)
 
     def _stopping(self, row: Escalation) -> None:
         """A chain is being stopped: a stalled timer is no longer known to run (forgotten at
@@ -453,7 +464,7 @@ class Escalator:
                 if wake.at is None:
                     await self.wakeup.cancel(wake.escalation_id)
                 else:
-                    await self.wakeup.schedule(wake.escalation_id, wake.at)
+                    await self.wakeup.schedule(wake.escalation_id, wake.at, wake.every)
             except Exception as error:  # any scheduler failure is healed later
                 log.warning(
                     "could not store the wake-up of chain %s (%s); the next resync restores it",
@@ -686,9 +697,11 @@ class Escalator:
         if incident is None or incident.status not in OPEN_STATUSES or incident.opened_by is None:
             self._stopping(row)
             await escalations.stop(row, now, "incident_over")
+            plan.wakes.append(Wake(row.id, None))  # a 911 chain's wake-up repeats
             return plan, None
         if row.kind is EscalationKind.CALL_911 and incident.status is not IncidentStatus.OPEN:
             await escalations.stop(row, now, "police_called")
+            plan.wakes.append(Wake(row.id, None))
             return plan, None
         if row.kind is EscalationKind.STALLED:
             # Progress since the timer was set pushes the nudge back.
@@ -787,6 +800,7 @@ class Escalator:
         assert row is not None  # noqa: S101 - it was there a moment ago
         if not outcome.replies or row.stopped_at is not None:
             await escalations.stop(row, now, "not_pending")
+            plan.wakes.append(Wake(row.id, None))  # a 911 chain's wake-up repeats
             return
         for say in outcome.replies:
             plan.sends.append(
@@ -800,7 +814,7 @@ class Escalator:
             every = self.policy.call_911_reminder_every
             scheduled = row.next_at or now
             row.next_at = scheduled + every if scheduled + every > now else now + every
-            plan.wakes.append(Wake(row.id, row.next_at))
+            plan.wakes.append(self._reminders(row))
             if due.number == self.policy.call_911_reminders_before_escalation:
                 plan.sends += await self._escalate_911(session, row, now)
         else:

@@ -7,6 +7,11 @@ store's writes (from its own threads) must neither wait behind the bot's transac
 them up, or a busy moment would make reminders late.
 Jobs have deterministic ids (``escalation-N``), never expire when late
 (``misfire_grace_time=None``) and collapse when several runs are overdue (``coalesce``).
+A 911 chain's wake-up repeats every reminder period (an interval job): when a reminder sets the
+next one on the same beat, the stored job already says so and is not written again. A one-off
+wake-up (a date job) is deleted by the scheduler when it fires and would have to be stored anew
+at every reminder: three statements more in the scheduler's threads, which share the
+interpreter with the event loop answering people.
 At start-up :meth:`Wakeups.reconcile` recreates missing jobs, removes obsolete ones, and runs
 overdue ones at once. Daily jobs (the retention purge) are registered at each start under a
 fixed id with :meth:`Wakeups.every_day`.
@@ -21,7 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -33,7 +40,10 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.clock import Clock, SystemClock
 from bot.escalation import BusyChains, reconciliation
@@ -154,6 +164,12 @@ class Wakeups:
         # Chains whose wake-up is at work: fired (a stored job is gone from the store once it
         # fires, in a scheduler thread) and not finished.
         self._at_work = BusyChains()
+        # Chains whose stored job repeats, with its first time and period, as this program
+        # stored it; and per chain, the latest write of its job begun (see _begin_write).
+        self._lock = threading.Lock()
+        self._repeating: dict[int, tuple[datetime, timedelta]] = {}
+        self._writes = itertools.count(1)
+        self._latest: dict[int, int] = {}
         self.store = SQLAlchemyJobStore(engine=_jobs_engine(jobs_url(database_url)))
         self.scheduler = BackgroundScheduler(
             jobstores={"default": self.store},
@@ -256,11 +272,15 @@ class Wakeups:
         for registered in [k for k in _tasks if k[0] == self.key]:
             _tasks.pop(registered, None)
 
-    async def schedule(self, escalation_id: int, at: datetime) -> None:
-        """Wake escalation ``escalation_id`` at ``at`` (replacing any earlier wake-up).
+    async def schedule(
+        self, escalation_id: int, at: datetime, every: timedelta | None = None
+    ) -> None:
+        """Wake escalation ``escalation_id`` at ``at`` (replacing any earlier wake-up), and
+        then every ``every`` until it is changed or cancelled, when given.
 
         A wake-up already due runs at once on the event loop, without a trip through the job
         store: the chain's row is what counts, and a restart runs an overdue chain anyway.
+        A repeating wake-up whose stored job already comes at ``at`` is left as it is.
         """
         if at <= self.clock.now() and not self.closing:
             # A stored job left for this chain may still come: the chain finds itself not due.
@@ -269,11 +289,15 @@ class Wakeups:
             self.running.add(task)
             task.add_done_callback(self.running.discard)
             return
-        await asyncio.to_thread(self._schedule, escalation_id, at)
+        if every is not None and self._repeats_at(escalation_id, at, every):
+            return
+        write = self._begin_write(escalation_id)
+        await asyncio.to_thread(self._schedule, escalation_id, at, every, write)
 
     async def cancel(self, escalation_id: int) -> None:
         """Forget escalation ``escalation_id``'s wake-up, if any."""
-        await asyncio.to_thread(self._cancel, escalation_id)
+        write = self._begin_write(escalation_id)
+        await asyncio.to_thread(self._cancel, escalation_id, write)
 
     async def scheduled(self) -> dict[int, datetime]:
         """Every stored wake-up: escalation id to run time."""
@@ -287,23 +311,68 @@ class Wakeups:
         (created, removed)."""
         return await asyncio.to_thread(self._reconcile, list(running), known)
 
-    def _schedule(self, escalation_id: int, at: datetime) -> None:
+    def _begin_write(self, escalation_id: int) -> int:
+        """A write of a chain's job begins: what was known of its stored job no longer holds
+        (until this write, if it is still the latest, succeeds); returns the write's number."""
+        with self._lock:
+            self._repeating.pop(escalation_id, None)
+            write = self._latest[escalation_id] = next(self._writes)
+            return write
+
+    def _end_write(
+        self, escalation_id: int, write: int, repeating: tuple[datetime, timedelta] | None
+    ) -> None:
+        """A write of a chain's job succeeded: note what the stored job now does, unless a
+        later write of the same chain has begun meanwhile."""
+        with self._lock:
+            if self._latest.get(escalation_id) != write:
+                return
+            del self._latest[escalation_id]
+            if repeating is not None:
+                self._repeating[escalation_id] = repeating
+
+    def _repeats_at(self, escalation_id: int, at: datetime, every: timedelta) -> bool:
+        """Whether the chain's stored job repeats every ``every`` and comes at ``at``."""
+        with self._lock:
+            start, period = self._repeating.get(escalation_id, (at, timedelta(0)))
+        return period == every and at >= start and (at - start) % every == timedelta(0)
+
+    def _schedule(
+        self,
+        escalation_id: int,
+        at: datetime,
+        every: timedelta | None = None,
+        write: int | None = None,
+    ) -> None:
         if self.closing:
             return
+        if write is None:
+            write = self._begin_write(escalation_id)
+        trigger: BaseTrigger = (
+            DateTrigger(run_date=at, timezone="UTC")
+            if every is None
+            else IntervalTrigger(seconds=every.total_seconds(), start_date=at, timezone="UTC")
+        )
+        # First at ``at`` even if that has passed by now (an interval trigger alone would wait
+        # for its next beat).
         self.scheduler.add_job(
             wake,
-            "date",
-            run_date=at,
+            trigger,
             args=[self.key, escalation_id],
             id=job_id(escalation_id),
             replace_existing=True,
+            next_run_time=at,
         )
+        self._end_write(escalation_id, write, None if every is None else (at, every))
 
-    def _cancel(self, escalation_id: int) -> None:
+    def _cancel(self, escalation_id: int, write: int | None = None) -> None:
         if self.closing:
             return
+        if write is None:
+            write = self._begin_write(escalation_id)
         with contextlib.suppress(JobLookupError):
             self.scheduler.remove_job(job_id(escalation_id))
+        self._end_write(escalation_id, write, None)
 
     def _scheduled(self) -> dict[int, datetime]:
         jobs = {}

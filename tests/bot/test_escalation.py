@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
 from bot.escalation import Ack, NoWakeup, Wake
@@ -17,7 +17,7 @@ from bot.messenger import Rows
 from bot.runtime import Runtime
 from bot.settings import Config
 from dialogues.events import ButtonPressed, CancelRequested
-from storage.models import Delivery, EventKind, Role, TimelineEvent
+from storage.models import Delivery, EventKind, Incident, IncidentStatus, Role, TimelineEvent
 from storage.repositories import Escalations, Timeline
 from tests.conftest import add_member, fire_due, messenger, scheduled, settings_for
 from tests.support.clock import FrozenClock
@@ -573,12 +573,14 @@ class SlowStore(NoWakeup):
         self.released = asyncio.Event()
         self.started: list[int] = []
 
-    async def schedule(self, escalation_id: int, at: datetime) -> None:
+    async def schedule(
+        self, escalation_id: int, at: datetime, every: timedelta | None = None
+    ) -> None:
         if at <= self.clock.now():
             self.started.append(escalation_id)
             return
         await self.released.wait()
-        await super().schedule(escalation_id, at)
+        await super().schedule(escalation_id, at, every)
 
 
 async def test_an_alert_due_now_does_not_wait_for_earlier_job_store_writes(
@@ -598,6 +600,54 @@ async def test_an_alert_due_now_does_not_wait_for_earlier_job_store_writes(
         store.released.set()
     await escalator.settle()
     assert store.jobs == {1: clock.now() + timedelta(minutes=5)}
+
+
+class RecordingWakeup(NoWakeup):
+    """Wake-ups remembered, every request noted: (chain, time, period), time None to cancel."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[tuple[int, datetime | None, timedelta | None]] = []
+
+    async def schedule(
+        self, escalation_id: int, at: datetime, every: timedelta | None = None
+    ) -> None:
+        self.asked.append((escalation_id, at, every))
+        await super().schedule(escalation_id, at, every)
+
+    async def cancel(self, escalation_id: int) -> None:
+        self.asked.append((escalation_id, None, None))
+        await super().cancel(escalation_id)
+
+
+async def test_a_911_chain_asks_for_wake_ups_on_the_beat_of_its_reminders(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    """The scheduler can keep one repeating job for a 911 chain (nothing to store at each
+    reminder) because the chain says its period, keeps to the beat, and cancels its wake-up
+    when it finds itself over."""
+    wakeup = RecordingWakeup()
+    runtime.escalator.wakeup = wakeup
+    every = runtime.escalator.policy.call_911_reminder_every
+    started = clock.now()
+    chat = await team(runtime)
+    await to_call_911(chat)
+    await runtime.escalator.settle()
+    [(chain, at, period)] = [a for a in wakeup.asked if a[2] is not None]
+    assert (at, period) == (started + every, every)
+
+    clock.advance(minutes=5)
+    await fire_due(runtime)
+    assert wakeup.asked[-1] == (chain, started + 2 * every, every)
+
+    # The incident moves on without the chain being stopped (the dashboard, another program):
+    # the chain's next wake-up stops it, and cancels its repeating job.
+    async with runtime.sessions() as session, session.begin():
+        await session.execute(update(Incident).values(status=IncidentStatus.POLICE_CALLED))
+    clock.advance(minutes=5)
+    await fire_due(runtime)
+    assert wakeup.asked[-1] == (chain, None, None)
+    assert chain not in wakeup.jobs
 
 
 async def waiting_for_911(runtime: Runtime) -> dict[int, datetime]:

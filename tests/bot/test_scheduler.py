@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from bot.runtime import Runtime
@@ -121,3 +124,82 @@ async def test_a_wake_up_at_work_is_known_as_busy_until_it_ends(tmp_path: Path) 
     finally:
         release.set()
         await wakeups.shutdown()
+
+
+async def test_a_repeating_wake_up_comes_on_its_beat_without_being_stored_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 911 chain's wake-up repeats every period: the next reminder on the same beat needs no
+    write of the job store; a time off the beat replaces the job, and a cancel ends it."""
+    fired: list[float] = []
+    wakeups = Wakeups(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}", _record(fired))
+    writes: list[str] = []
+    add_job = wakeups.scheduler.add_job
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        writes.append(kwargs["id"])
+        return add_job(*args, **kwargs)
+
+    monkeypatch.setattr(wakeups.scheduler, "add_job", counted)
+    every = timedelta(seconds=0.4)
+    await wakeups.start()
+    try:
+        first = datetime.now(UTC) + timedelta(seconds=0.3)
+        started = time.monotonic() + 0.3
+        await wakeups.schedule(5, first, every)
+        await _until(lambda: len(fired) == 1)
+        await wakeups.schedule(5, first + every, every)  # the next reminder, on the beat
+        await wakeups.schedule(5, first + 2 * every, every)
+        assert writes == ["escalation-5"]
+        await _until(lambda: len(fired) == 3)
+        lateness = [t - (started + n * 0.4) for n, t in enumerate(fired)]
+        assert all(-0.05 < late < 0.2 for late in lateness), lateness
+
+        off = datetime.now(UTC) + timedelta(seconds=0.25)  # after periods were skipped
+        await wakeups.schedule(5, off, every)
+        assert writes == ["escalation-5"] * 2
+        assert await wakeups.scheduled() == {5: off}
+        await _until(lambda: len(fired) == 4)
+
+        await wakeups.cancel(5)
+        assert await wakeups.scheduled() == {}
+        await asyncio.sleep(0.6)
+        assert len(fired) == 4  # no more after the cancel
+        # Cancelled, the beat is forgotten: a wake-up on it is stored again.
+        back = off + 3 * every
+        await wakeups.schedule(5, back, every)
+        assert await wakeups.scheduled() == {5: back}
+        assert writes == ["escalation-5"] * 3
+    finally:
+        await wakeups.shutdown()
+
+
+async def test_a_repeating_wake_up_stored_late_still_comes_at_its_time(tmp_path: Path) -> None:
+    """A wake-up whose time passed while it was being stored (a busy moment) comes at once,
+    not a period later."""
+    fired: list[float] = []
+    wakeups = Wakeups(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}", _record(fired))
+    await wakeups.start()
+    try:
+        at = datetime.now(UTC) - timedelta(seconds=0.5)
+        started = time.monotonic()
+        await asyncio.to_thread(wakeups._schedule, 3, at, timedelta(seconds=5))
+        await _until(lambda: len(fired) == 1)
+        assert fired[0] - started < 1.0
+        assert await wakeups.scheduled() == {3: at + timedelta(seconds=5)}
+    finally:
+        await wakeups.shutdown()
+
+
+def _record(fired: list[float]) -> Callable[[int], Coroutine[Any, Any, None]]:
+    async def handler(escalation_id: int) -> None:
+        fired.append(time.monotonic())
+
+    return handler
+
+
+async def _until(done: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not done():
+        assert time.monotonic() < deadline, "not within the time allowed"
+        await asyncio.sleep(0.02)
