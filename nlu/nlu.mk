@@ -37,8 +37,11 @@ NLU_UV_RUN ?= $(or $(UV_RUN),uv run)
 
 rasa-env: $(RASA_ENV)/.installed
 
-# Idempotent: the stamp is written last, so an interrupted install starts over.
-$(RASA_ENV)/.installed: $(RASA_REQUIREMENTS)
+# Idempotent: the stamp is written last, so an interrupted install starts over. The env's and the
+# model's paths carry a hash of what they are made from, so their inputs are order-only
+# prerequisites: a fresh clone (every file newer than the cache) reuses them; an edit makes a new
+# path, hence a new env or model.
+$(RASA_ENV)/.installed: | $(RASA_REQUIREMENTS)
 	@command -v uv >/dev/null || python3 -m pip install --quiet --disable-pip-version-check uv
 	@test -x "$(RASA_PYTHON)" || { echo "rasa-env: no Python 3.10 found (pyenv install 3.10)"; \
 		exit 1; }
@@ -58,7 +61,7 @@ rasa-requirements:
 
 rasa-train: $(RASA_MODEL)
 
-$(RASA_MODEL): $(RASA_ENV)/.installed $(RASA_TRAINING_FILES)
+$(RASA_MODEL): | $(RASA_ENV)/.installed $(RASA_TRAINING_FILES)
 	mkdir -p "$(RASA_MODELS)"
 	$(RASA_RUN_ENV) "$(RASA)" train nlu --config nlu/config.yml --domain nlu/domain.yml \
 		--nlu nlu/data --out "$(RASA_MODELS)" --fixed-model-name sexto-nlu-$(RASA_MODEL_HASH)
