@@ -556,6 +556,10 @@ class Escalator:
                 plan, step = await self._decide(session, row, now)
         await self._send_all(pending)
         if stopped or next_at is None:
+            if kind is EscalationKind.CALL_911:
+                # Its repeating job may have been stored again by a reminder that crossed the
+                # chain's stop: it would go on waking a chain that is over.
+                await self.apply([Wake(escalation_id, None)])
             return
         if next_at > now:
             # A stray wake-up (an old job put back, a retry after the chain moved on): nothing
@@ -758,6 +762,7 @@ class Escalator:
                 return None
             held.append(row)
             if row.stopped_at is not None or row.next_at is None:
+                plan.wakes.append(Wake(escalation_id, None))  # see _fire
                 return None
             if row.next_at > now:
                 # A stray wake-up: only make sure the real one is there.
@@ -1079,8 +1084,8 @@ class Escalator:
         put back at its past time, so it runs at once. Returns (created, removed).
 
         Chains the program is busy with meanwhile are left alone: a wake-up that fired (its job
-        no longer stored) and is still at work or waiting its turn, or a change of wake-up not
-        stored yet. Their own work stores what they need; counting them would report a busy
+        no longer stored, or a repeating one already moved on to its next time) and is still at
+        work or waiting its turn, or a change of wake-up not stored yet. Their own work stores what they need; counting them would report a busy
         moment as wake-ups lost (and run them twice). A next resync looks at them again.
         """
         with self._changing.watch() as changing, self.wakeup.watch() as fired:

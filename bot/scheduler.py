@@ -161,8 +161,8 @@ class Wakeups:
         self.closing = False
         self.running: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(WORKERS)
-        # Chains whose wake-up is at work: fired (a stored job is gone from the store once it
-        # fires, in a scheduler thread) and not finished.
+        # Chains whose wake-up is at work: fired (in a scheduler thread, a one-off job is gone
+        # from the store once it fires, a repeating one has moved on) and not finished.
         self._at_work = BusyChains()
         # Chains whose stored job repeats, with its first time and period, as this program
         # stored it; and per chain, the latest write of its job begun (see _begin_write).

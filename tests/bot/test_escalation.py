@@ -649,6 +649,16 @@ async def test_a_911_chain_asks_for_wake_ups_on_the_beat_of_its_reminders(
     assert wakeup.asked[-1] == (chain, None, None)
     assert chain not in wakeup.jobs
 
+    # A repeating job that comes anyway (stored again by a reminder that crossed the stop)
+    # finds the chain over and is cancelled, rather than waking it every period.
+    for hinted in (True, False):  # the reminder's short way, then the long way
+        if not hinted:
+            runtime.escalator._reminded.clear()
+        wakeup.asked.clear()
+        await runtime.escalator.fire(chain)
+        await runtime.escalator.settle()
+        assert wakeup.asked == [(chain, None, None)]
+
 
 async def waiting_for_911(runtime: Runtime) -> dict[int, datetime]:
     """An incident at the 911 step, its wake-ups stored: chain id -> time."""
