@@ -1085,8 +1085,9 @@ class Escalator:
 
         Chains the program is busy with meanwhile are left alone: a wake-up that fired (its job
         no longer stored, or a repeating one already moved on to its next time) and is still at
-        work or waiting its turn, or a change of wake-up not stored yet. Their own work stores what they need; counting them would report a busy
-        moment as wake-ups lost (and run them twice). A next resync looks at them again.
+        work or waiting its turn, or a change of wake-up not stored yet. Their own work stores
+        what they need; counting them would report a busy moment as wake-ups lost (and run them
+        twice). A next resync looks at them again.
         """
         with self._changing.watch() as changing, self.wakeup.watch() as fired:
             known = await self.wakeup.scheduled()  # before the chains: see reconciliation()
