@@ -84,7 +84,14 @@ def create_engine(url: str, keys: KeyRing | None = None) -> AsyncEngine:
         # updates side by side, wake-ups): with the default 5 kept, each connection above them
         # was opened and closed again per transaction (a new server process each time).
         # They are opened only as needed, so a quiet bot holds few.
-        engine = create_async_engine(url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW)
+        # The most recently returned connection is handed out first (last in, first out): after
+        # a busy moment the everyday trickle keeps to the few connections it needs, whose
+        # statements are prepared already (the driver prepares each statement once per
+        # connection, a round trip of its own), instead of turning through every connection
+        # the busy moment opened. At N = 50 in the bench: 917 -> 502 statements prepared.
+        engine = create_async_engine(
+            url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW, pool_use_lifo=True
+        )
     if keys is not None:
         bind_key_ring(engine, keys)
     return engine

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import inspect, select, text
 
 from bot.runtime import Runtime
-from storage.database import downgrade, migrate
+from storage.database import create_engine, downgrade, migrate
 from storage.models import EnrollmentCode, IncidentStatus, Role, TimelineEvent
 from storage.repositories import (
     Enrollment,
@@ -24,6 +24,7 @@ from storage.repositories import (
 )
 from tests.conftest import add_member
 from tests.support.clock import FrozenClock
+from tests.support.databases import postgres_database
 
 TTL = timedelta(days=3)
 
@@ -181,3 +182,24 @@ async def test_migrations_go_down_and_up_again(runtime: Runtime) -> None:
     assert {"incidents", "timeline_events", "members", "enrollment_codes"} <= set(tables)
     async with runtime.sessions() as session:
         assert (await session.scalars(select(TimelineEvent))).all() == []
+
+
+async def test_after_a_busy_moment_postgresql_work_keeps_to_the_last_used_connection() -> None:
+    """Sequential transactions after concurrent ones reuse one warm connection (its statements
+    prepared already) instead of turning through all those the busy moment opened."""
+    async with postgres_database() as url:
+        engine = create_engine(url)
+        try:
+            backend = text("SELECT pg_backend_pid()")
+            busy = [await engine.connect() for _ in range(4)]
+            opened = {(await c.execute(backend)).scalar_one() for c in busy}
+            for connection in busy:
+                await connection.close()
+            used = []
+            for _ in range(6):
+                async with engine.connect() as connection:
+                    used.append((await connection.execute(backend)).scalar_one())
+        finally:
+            await engine.dispose()
+    assert len(opened) == 4
+    assert len(set(used)) == 1
