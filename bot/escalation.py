@@ -15,7 +15,7 @@ import logging
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -142,6 +142,22 @@ class BusyChains:
                 self._count[chain] -= 1
                 if self._count[chain] <= 0:
                     del self._count[chain]
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[Callable[[Iterable[int]], None]]:
+        """A block whose work starts, for the chains given to the function it yields as they
+        become known, and ends with the block."""
+        held: list[int] = []
+
+        def hold(chains: Iterable[int]) -> None:
+            chains = list(chains)
+            self.enter(chains)
+            held.extend(chains)
+
+        try:
+            yield hold
+        finally:
+            self.leave(held)
 
     @contextlib.contextmanager
     def watch(self) -> Iterator[set[int]]:
@@ -401,6 +417,13 @@ class Escalator:
         if await self._recipients(session, incident, "coordinator"):
             return [Wake(row.id, now)], text("officer.coordinators", language, school=school_name)
         return [Wake(row.id, now)], text("officer.none", language, school=school_name)
+
+    def changing(self) -> contextlib.AbstractContextManager[Callable[[Iterable[int]], None]]:
+        """A block around a transaction that changes chains: given the chains before the
+        commit, it notes them as changing until the block ends, after their wake-ups are
+        handed to :meth:`apply_soon` or applied. From the commit until then, the stored
+        wake-ups no longer match the chains, and :meth:`resync` must leave them alone."""
+        return self._changing.holding()
 
     def apply_soon(self, wakes: Sequence[Wake]) -> None:
         """:meth:`apply` in the background, so replies do not wait for the scheduler's job store
@@ -962,6 +985,11 @@ class Escalator:
 
     async def acknowledge(self, escalation_id: int, member_id: int) -> AckResult:
         """An officer pressed Acknowledge on an alert."""
+        with self.changing() as changing:
+            changing([escalation_id])  # stopped in the transaction, its job cancelled after
+            return await self._acknowledge(escalation_id, member_id)
+
+    async def _acknowledge(self, escalation_id: int, member_id: int) -> AckResult:
         now = self.clock.now()
         async with self.sessions() as session, session.begin():
             escalations = Escalations(session)
@@ -1085,9 +1113,10 @@ class Escalator:
 
         Chains the program is busy with meanwhile are left alone: a wake-up that fired (its job
         no longer stored, or a repeating one already moved on to its next time) and is still at
-        work or waiting its turn, or a change of wake-up not stored yet. Their own work stores
-        what they need; counting them would report a busy moment as wake-ups lost (and run them
-        twice). A next resync looks at them again.
+        work or waiting its turn, or a change of wake-up not stored yet (from the commit of the
+        transaction that made it, see :meth:`changing`). Their own work stores what they need;
+        counting them would report a busy moment as wake-ups lost (and run them twice). A next
+        resync looks at them again.
         """
         with self._changing.watch() as changing, self.wakeup.watch() as fired:
             known = await self.wakeup.scheduled()  # before the chains: see reconciliation()

@@ -275,44 +275,47 @@ class Guide:
         decide: Decide | None = None,
     ) -> Outcome | None:
         now = self.clock.now()
-        async with self.sessions() as session, session.begin():
-            conversations = Conversations(session)
-            if known is None:
-                member, saved = await conversations.load_with_member(member_id)
-            else:
-                member, saved = known, await conversations.load(member_id)
-            if account is not None and (
-                member is None or member.telegram_user_id != account or not member.active
-            ):
-                self._accounts.pop(account, None)
-                return None
-            if member is None:
-                raise LookupError(f"no member {member_id}")
-            if decide is not None:
-                event = await decide(session)
-            if event is None:
-                return None
-            state = State.from_dict(saved) if saved else State(language=member.language)
-            run = _Run(self, session, member, now)
-            await run.record_input(state, event)
-            queue: list[Event] = [event]
-            while queue:
-                before = state
-                state, effects = step(self.protocol, state, queue.pop(0), now)
-                # A cancellation resets the state: its effects still belong to that incident.
-                incident_id = state.incident_id
-                if incident_id is None and before.active:
-                    incident_id = before.incident_id
-                for effect in effects:
-                    follow = await run.apply(effect, incident_id, state)
-                    if follow is not None:
-                        queue.append(follow)
-            await run.timeline.extend(run.records)
-            await conversations.save(member_id, _jsonable(state.to_dict()), now)
-            run.outcome.language = state.language
-            if then is not None:
-                await then(session, member, run.outcome)
-        self.escalator.apply_soon(run.wakes)
+        with self.escalator.changing() as changing:
+            async with self.sessions() as session, session.begin():
+                conversations = Conversations(session)
+                if known is None:
+                    member, saved = await conversations.load_with_member(member_id)
+                else:
+                    member, saved = known, await conversations.load(member_id)
+                if account is not None and (
+                    member is None or member.telegram_user_id != account or not member.active
+                ):
+                    self._accounts.pop(account, None)
+                    return None
+                if member is None:
+                    raise LookupError(f"no member {member_id}")
+                if decide is not None:
+                    event = await decide(session)
+                if event is None:
+                    return None
+                state = State.from_dict(saved) if saved else State(language=member.language)
+                run = _Run(self, session, member, now)
+                await run.record_input(state, event)
+                queue: list[Event] = [event]
+                while queue:
+                    before = state
+                    state, effects = step(self.protocol, state, queue.pop(0), now)
+                    # A cancellation resets the state: its effects still belong to that incident.
+                    incident_id = state.incident_id
+                    if incident_id is None and before.active:
+                        incident_id = before.incident_id
+                    for effect in effects:
+                        follow = await run.apply(effect, incident_id, state)
+                        if follow is not None:
+                            queue.append(follow)
+                await run.timeline.extend(run.records)
+                await conversations.save(member_id, _jsonable(state.to_dict()), now)
+                run.outcome.language = state.language
+                if then is not None:
+                    await then(session, member, run.outcome)
+                # Before the commit: see Escalator.changing.
+                changing(w.escalation_id for w in run.wakes)
+            self.escalator.apply_soon(run.wakes)
         return run.outcome
 
     async def understand(self, text: str) -> UserSaid:

@@ -78,6 +78,30 @@ def wake(scheduler_key: str, escalation_id: int) -> None:
     asyncio.run_coroutine_threadsafe(handler(escalation_id), loop)
 
 
+class _HandOver(ThreadPoolExecutor):  # type: ignore[misc]
+    """The job threads, noting a chain's wake-up at work from the moment its job is handed
+    over to them.
+
+    APScheduler hands a due job to its executor and then moves the stored job on (a one-off
+    job is deleted, a repeating one comes next at its next beat), while the job's thread may
+    not have run yet (a busy moment). A resync looking in between would take the chain for one
+    whose wake-up was lost, and store it again.
+    """
+
+    def __init__(self, workers: int, at_work: BusyChains) -> None:
+        super().__init__(workers)
+        self._at_work = at_work
+
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        chain = [int(job.id[len(JOB_PREFIX) :])] if job.id.startswith(JOB_PREFIX) else []
+        self._at_work.enter(chain)  # left when the wake-up ends (Wakeups._run)
+        try:
+            super()._do_submit_job(job, run_times)
+        except BaseException:
+            self._at_work.leave(chain)
+            raise
+
+
 def run_task(scheduler_key: str, job: str) -> None:
     """A stored daily job (in a scheduler thread): run its task on the program's event loop."""
     registered = _tasks.get((scheduler_key, job))
@@ -173,7 +197,7 @@ class Wakeups:
         self.store = SQLAlchemyJobStore(engine=_jobs_engine(jobs_url(database_url)))
         self.scheduler = BackgroundScheduler(
             jobstores={"default": self.store},
-            executors={"default": ThreadPoolExecutor(WORKERS)},
+            executors={"default": _HandOver(WORKERS, self._at_work)},
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
             timezone="UTC",
         )
@@ -186,8 +210,8 @@ class Wakeups:
         await asyncio.to_thread(self.scheduler.start)
 
     def _fired(self, escalation_id: int) -> Coroutine[Any, Any, None]:
-        """A stored job fired (in a scheduler thread): the wake-up to run on the loop."""
-        self._at_work.enter([escalation_id])
+        """A stored job fired (in a scheduler thread): the wake-up to run on the loop (noted at
+        work since its job was handed over, see _HandOver)."""
         return self._run(escalation_id)
 
     def watch(self) -> contextlib.AbstractContextManager[set[int]]:

@@ -742,3 +742,48 @@ async def test_a_resync_leaves_alone_a_wake_up_not_stored_yet(
         store.released.set()
     await runtime.escalator.settle()
     assert store.jobs == running
+
+
+async def test_chains_stopped_by_a_step_or_an_acknowledgement_count_as_changing_from_the_commit(
+    runtime: Runtime, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between a transaction's commit and its wake-ups being handed over, the stored wake-ups
+    no longer match the chains: a resync looking then must leave those chains alone instead
+    of cancelling their jobs itself (and reporting wake-ups out of step)."""
+    escalator = runtime.escalator
+    seen_at_hand_over: list[tuple[set[int], set[int]]] = []
+    apply_soon, apply = escalator.apply_soon, escalator.apply
+
+    def busy() -> set[int]:
+        with escalator._changing.watch() as seen:  # what a resync would leave alone
+            return set(seen)
+
+    def spied_soon(wakes: Sequence[Wake]) -> None:
+        seen_at_hand_over.append(({w.escalation_id for w in wakes if w.at is None}, busy()))
+        apply_soon(wakes)
+
+    async def spied(wakes: Sequence[Wake]) -> None:
+        seen_at_hand_over.append(({w.escalation_id for w in wakes if w.at is None}, busy()))
+        await apply(wakes)
+
+    chat = await team(runtime)
+    await chat.start()
+    await chat.press("Real situation")
+    await fire_due(runtime)
+    [alert] = messenger(runtime).to(OFFICER)
+    alert_chain = int(alert.buttons[0][0].data.split(":")[1])
+    for label in ("No immediate danger", "Understood", "Done", "2", "Grid filled in"):
+        await chat.press(label)
+    await escalator.settle()
+    monkeypatch.setattr(escalator, "apply_soon", spied_soon)
+    monkeypatch.setattr(escalator, "apply", spied)
+
+    await chat.press("I called 911")  # stops the 911 reminders
+    await escalator.acknowledge(alert_chain, await member_id(runtime, OFFICER))
+    await escalator.settle()
+    stops = [(stopped, seen) for stopped, seen in seen_at_hand_over if stopped]
+    assert {chain for stopped, _ in stops for chain in stopped} >= {alert_chain}
+    assert len(stops) >= 2
+    for stopped, seen in stops:
+        assert stopped <= seen, (stopped, seen)
+    assert busy() == set()

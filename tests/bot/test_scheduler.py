@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from bot import scheduler
 from bot.runtime import Runtime
 from bot.scheduler import Wakeups, jobs_url
 from tests.support.jobs import stored_job_ids
@@ -124,6 +126,46 @@ async def test_a_wake_up_at_work_is_known_as_busy_until_it_ends(tmp_path: Path) 
     finally:
         release.set()
         await wakeups.shutdown()
+
+
+async def test_a_wake_up_handed_over_but_not_yet_run_is_known_as_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """APScheduler deletes a one-off job from the store as it hands it to a job thread; while
+    the threads are busy, the chain must already count as at work, or the resync would take
+    its wake-up for lost and store it again (running it twice)."""
+    gate = threading.Event()
+    real_wake = scheduler.wake
+
+    def held(key: str, escalation_id: int) -> None:
+        gate.wait(5)
+        real_wake(key, escalation_id)
+
+    fired: list[float] = []
+    wakeups = Wakeups(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}", _record(fired))
+    await wakeups.start()
+    try:
+        await wakeups.schedule(9, datetime.now(UTC) + timedelta(seconds=0.3))
+        # A stored job finds its function by its path when it is due: the threads are busy.
+        monkeypatch.setattr(scheduler, "wake", held)
+        deadline = time.monotonic() + 5
+        while await wakeups.scheduled():
+            assert time.monotonic() < deadline, "the job was never handed over"
+            await asyncio.sleep(0.02)
+        with wakeups.watch() as seen:
+            assert seen == {9}
+        assert fired == []
+        gate.set()
+        await _until(lambda: len(fired) == 1)
+        await _until(lambda: not _busy(wakeups))
+    finally:
+        gate.set()
+        await wakeups.shutdown()
+
+
+def _busy(wakeups: Wakeups) -> set[int]:
+    with wakeups.watch() as seen:
+        return set(seen)
 
 
 async def test_a_repeating_wake_up_comes_on_its_beat_without_being_stored_again(
