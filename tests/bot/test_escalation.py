@@ -263,13 +263,19 @@ async def member_id(runtime: Runtime, telegram_id: int) -> int:
     return member.id
 
 
-async def test_only_the_addressed_officer_may_acknowledge(runtime: Runtime) -> None:
+async def officer_alerted(runtime: Runtime) -> tuple[Transcript, int]:
+    """A real incident opened and its officer alerted: the professional's chat, the alert's
+    chain."""
     chat = await team(runtime)
     await chat.start()
     await chat.press("Real situation")
     await fire_due(runtime)
     [alert] = messenger(runtime).to(OFFICER)
-    escalation_id = int(alert.buttons[0][0].data.split(":")[1])
+    return chat, int(alert.buttons[0][0].data.split(":")[1])
+
+
+async def test_only_the_addressed_officer_may_acknowledge(runtime: Runtime) -> None:
+    _, escalation_id = await officer_alerted(runtime)
     for intruder in (PRO, BACKUP, COORD):
         refused = await runtime.escalator.acknowledge(
             escalation_id, await member_id(runtime, intruder)
@@ -766,12 +772,7 @@ async def test_chains_stopped_by_a_step_or_an_acknowledgement_count_as_changing_
         seen_at_hand_over.append(({w.escalation_id for w in wakes if w.at is None}, busy()))
         await apply(wakes)
 
-    chat = await team(runtime)
-    await chat.start()
-    await chat.press("Real situation")
-    await fire_due(runtime)
-    [alert] = messenger(runtime).to(OFFICER)
-    alert_chain = int(alert.buttons[0][0].data.split(":")[1])
+    chat, alert_chain = await officer_alerted(runtime)
     for label in ("No immediate danger", "Understood", "Done", "2", "Grid filled in"):
         await chat.press(label)
     await escalator.settle()
