@@ -15,16 +15,17 @@ import os
 import pickle
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import sklearn  # type: ignore[import-untyped]
 from scipy.special import expit  # type: ignore[import-untyped]
 from sklearn.calibration import CalibratedClassifierCV  # type: ignore[import-untyped]
 from sklearn.feature_extraction.text import TfidfVectorizer  # type: ignore[import-untyped]
-from sklearn.pipeline import make_pipeline, make_union  # type: ignore[import-untyped]
+from sklearn.pipeline import FeatureUnion, make_pipeline, make_union  # type: ignore[import-untyped]
 from sklearn.svm import LinearSVC  # type: ignore[import-untyped]
 
 from nlu.entities import EntityExtractor
@@ -102,21 +103,26 @@ class IntentModel:
     def probabilities(self, prepared: str) -> Any:
         """The pipeline's ``predict_proba`` for one prepared text, computed in one go.
 
-        scikit-learn's calibrated classifier applies its per-class sigmoids one class at a
-        time, each call validating its input again (about 1 ms for a single message, half of
-        the whole parse); here the linear SVM's scores go through all the sigmoids at once, the
-        same formula and normalisation (tests compare both on the held-out phrasings).
+        scikit-learn is made for batches: for a single message, its feature union, vectorizers
+        and calibrated classifier spend well over a millisecond checking and converting their
+        input (the calibration applies its per-class sigmoids one class at a time, each call
+        validating again), for some microseconds of arithmetic. Here the fitted model's own
+        parts do that arithmetic directly: each vectorizer's analyzer, vocabulary and idf
+        weights give the message's TF-IDF terms, the linear SVM's weights their scores, and
+        all the sigmoids are applied at once, with the same formulas and normalisations (tests
+        compare both on the held-out phrasings). Any other shape of model goes through
+        scikit-learn.
         """
         calibration = self.__dict__.get("_calibration")
         if calibration is None:
-            calibration = self._calibration = _sigmoid_calibration(self._pipeline, self.classes)
+            calibration = self._calibration = _linear_model(self._pipeline, self.classes)
         if calibration is False:
             return self._pipeline.predict_proba([prepared])[0]
-        svm, order, slopes, offsets = calibration
-        features = self._pipeline[:-1].transform([prepared])
-        scores = svm.decision_function(features)[0]
+        scores = calibration.scores(prepared)
         probabilities = np.zeros(len(self.classes))
-        probabilities[order] = expit(-(slopes * scores + offsets))
+        probabilities[calibration.order] = expit(
+            -(calibration.slopes * scores + calibration.offsets)
+        )
         total = probabilities.sum()
         if total == 0:  # every sigmoid at zero: the uniform distribution, as scikit-learn
             return np.full(len(self.classes), 1 / len(self.classes))
@@ -125,25 +131,97 @@ class IntentModel:
         return probabilities
 
 
-def _sigmoid_calibration(pipeline: Any, classes: Sequence[str]) -> Any:
-    """(svm, class positions, slopes, offsets) of a pipeline ending in a one-fold sigmoid-
-    calibrated linear classifier over more than two classes; False for any other model."""
-    final = pipeline[-1]
+@dataclass(frozen=True)
+class _Terms:
+    """One fitted TF-IDF vectorizer (sublinear tf, l2 norm) and where its columns start."""
+
+    analyze: Callable[[str], list[str]]
+    vocabulary: dict[str, int]
+    idf: Any
+    offset: int
+
+    def weights(self, text: str) -> tuple[Any, Any] | None:
+        """The text's columns and TF-IDF weights, as the vectorizer's transform gives them."""
+        counts: dict[int, int] = {}
+        vocabulary = self.vocabulary
+        for token in self.analyze(text):
+            column = vocabulary.get(token)
+            if column is not None:
+                counts[column] = counts.get(column, 0) + 1
+        if not counts:
+            return None
+        columns = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
+        weights = np.log(np.fromiter(counts.values(), dtype=float, count=len(counts))) + 1.0
+        weights *= self.idf[columns]
+        weights /= np.sqrt(weights @ weights)
+        return columns + self.offset, weights
+
+
+@dataclass(frozen=True)
+class _LinearModel:
+    """The fitted parts of a TF-IDF union, a linear SVM and its one-fold sigmoid calibration."""
+
+    terms: tuple[_Terms, ...]
+    coefficients: Any  # features x classes
+    intercepts: Any
+    order: Any
+    slopes: Any
+    offsets: Any
+
+    def scores(self, text: str) -> Any:
+        """The SVM's decision function for one text."""
+        found = [w for terms in self.terms if (w := terms.weights(text)) is not None]
+        if not found:
+            return self.intercepts.copy()
+        columns = np.concatenate([c for c, _ in found])
+        weights = np.concatenate([w for _, w in found])
+        return weights @ self.coefficients[columns] + self.intercepts
+
+
+def _linear_model(pipeline: Any, classes: Sequence[str]) -> _LinearModel | Literal[False]:
+    """The parts of a pipeline made by :meth:`IntentModel.train` (a union of sublinear,
+    l2-normalised TF-IDF vectorizers, then a one-fold sigmoid-calibrated linear SVM over more
+    than two classes); False for any other model."""
+    if len(pipeline) != 2:
+        return False
+    union, final = pipeline[0], pipeline[-1]
     calibrated = getattr(final, "calibrated_classifiers_", None)
     if (
-        not isinstance(final, CalibratedClassifierCV)
+        not isinstance(union, FeatureUnion)
+        or union.transformer_weights is not None
+        or not isinstance(final, CalibratedClassifierCV)
         or calibrated is None
         or len(calibrated) != 1
         or calibrated[0].method != "sigmoid"
         or len(classes) <= 2
     ):
         return False
+    terms = []
+    offset = 0
+    for _, vectorizer in union.transformer_list:
+        if (
+            not isinstance(vectorizer, TfidfVectorizer)
+            or vectorizer.norm != "l2"
+            or not vectorizer.use_idf
+            or not vectorizer.sublinear_tf
+            or vectorizer.binary
+        ):
+            return False
+        vocabulary = dict(vectorizer.vocabulary_)
+        terms.append(_Terms(vectorizer.build_analyzer(), vocabulary, vectorizer.idf_, offset))
+        offset += len(vocabulary)
     one = calibrated[0]
     svm = one.estimator
-    order = np.searchsorted(np.asarray(one.classes), svm.classes_)
-    slopes = np.array([c.a_ for c in one.calibrators], dtype=float)
-    offsets = np.array([c.b_ for c in one.calibrators], dtype=float)
-    return svm, order, slopes, offsets
+    if not isinstance(svm, LinearSVC) or svm.coef_.shape[1] != offset:
+        return False
+    return _LinearModel(
+        terms=tuple(terms),
+        coefficients=np.ascontiguousarray(svm.coef_.T),
+        intercepts=np.asarray(svm.intercept_, dtype=float),
+        order=np.searchsorted(np.asarray(one.classes), svm.classes_),
+        slopes=np.array([c.a_ for c in one.calibrators], dtype=float),
+        offsets=np.array([c.b_ for c in one.calibrators], dtype=float),
+    )
 
 
 def model_key(files: Sequence[Path]) -> str:

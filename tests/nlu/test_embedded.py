@@ -14,6 +14,7 @@ from nlu.embedded import (
     DEFAULT_DATA_DIR,
     EmbeddedInterpreter,
     IntentModel,
+    _LinearModel,
     load_or_train,
     prepare,
 )
@@ -74,15 +75,18 @@ async def test_parse_ranks_every_intent(embedded: EmbeddedInterpreter) -> None:
 
 
 def test_probabilities_are_the_calibrated_classifiers_own(intent_model: IntentModel) -> None:
-    """The one-go computation gives scikit-learn's predict_proba on every held-out phrasing,
-    and on texts that match no training word at all."""
+    """The direct computation from the fitted model's parts gives scikit-learn's
+    predict_proba on every held-out phrasing, and on texts that match no training word or no
+    word at all."""
     texts = [e.text for e in load_training_data([HOLDOUT]).examples]
-    texts += ["zzqx", "0000", "?", "wxyz qwrtp kkkk"]
+    texts += ["zzqx", "0000", "?", "wxyz qwrtp kkkk", "", "ôôô!!! 911 911 911"]
     pipeline = intent_model._pipeline
     for text in texts:
         ours = intent_model.probabilities(prepare(text))
         theirs = pipeline.predict_proba([prepare(text)])[0]
         assert np.allclose(ours, theirs, rtol=1e-9, atol=1e-12), text
+    # The comparison above was of the direct computation, not of scikit-learn with itself.
+    assert isinstance(intent_model.__dict__.get("_calibration"), _LinearModel)
 
 
 def test_a_model_read_back_from_the_cache_ranks_the_same(intent_model: IntentModel) -> None:
