@@ -47,6 +47,7 @@ from storage.repositories import (
     EnrollmentProblem,
     Incidents,
     Members,
+    Schools,
     Timeline,
 )
 
@@ -217,15 +218,17 @@ class Guide:
     # ---- events ---------------------------------------------------------------------------------
 
     async def start_incident(self, member_id: int) -> Outcome:
-        """/incident: start the guide with the member's schools."""
-        async with self.sessions() as session:
-            member = await Members(session).get(member_id)
-            schools = (
-                ()
-                if member is None
-                else tuple(SchoolRef(s.id, s.name, s.address) for s in member.schools if s.active)
-            )
-        return await self.handle(member_id, StartIncident(schools))
+        """/incident: start the guide with the member's schools (read in the step's own
+        transaction)."""
+
+        async def with_schools(session: AsyncSession) -> Event:
+            schools = await Schools(session).of_member(member_id)
+            return StartIncident(tuple(SchoolRef(s.id, s.name, s.address) for s in schools))
+
+        async with self._lock(member_id):
+            outcome = await self._handle(member_id, None, None, decide=with_schools)
+        assert outcome is not None  # noqa: S101 - only an account check returns None
+        return outcome
 
     async def handle(
         self,

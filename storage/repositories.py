@@ -102,6 +102,16 @@ class Schools:
         """The school with this id."""
         return await self.session.get(School, school_id)
 
+    async def of_member(self, member_id: int) -> Sequence[School]:
+        """A member's active schools, by name (as ``Member.schools``, without the member)."""
+        result = await self.session.scalars(
+            select(School)
+            .join(MemberSchool, MemberSchool.school_id == School.id)
+            .where(MemberSchool.member_id == member_id, School.active.is_(True))
+            .order_by(School.name)
+        )
+        return result.all()
+
 
 def hash_code(code: str) -> str:
     """The stored form of an enrollment code (codes are random, so a plain digest is enough)."""

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from bot.runtime import Runtime
 from dialogues.events import CancelRequested, StatusRequested
-from storage.models import EventKind, Incident, IncidentStatus, Role, TimelineEvent
+from storage.models import EventKind, Incident, IncidentStatus, Role, School, TimelineEvent
 from storage.repositories import Timeline
 from tests.conftest import add_member, fire_due, messenger, settings_for
 from tests.support.clock import FrozenClock
@@ -95,6 +95,22 @@ async def test_a_whole_incident_in_french(runtime: Runtime, clock: FrozenClock) 
     times = [e.at for e in events]
     assert times == sorted(times)
     assert all(t.tzinfo is not None for t in times)
+
+
+async def test_an_incident_is_offered_only_the_members_active_schools(runtime: Runtime) -> None:
+    pro = await add_member(runtime, Role.PROFESSIONAL, ("nord", "west"), 1001, "Sam", "en")
+    async with runtime.sessions() as session, session.begin():
+        west = await session.get(School, "west")
+        assert west is not None
+        west.active = False  # gone from config.yml
+    chat = Transcript(runtime.guide, pro.id)
+    await chat.start()
+    # One school left: no school to choose, the guide asks whether it is a drill at once.
+    assert sorted(b.label for b in chat.buttons()) == ["Drill", "Real situation"]
+    await chat.press("Real situation")
+    async with runtime.sessions() as session:
+        [incident] = (await session.scalars(select(Incident))).all()
+    assert incident.school_id == "nord"
 
 
 async def test_a_drill_in_english_alerts_nobody(runtime: Runtime, clock: FrozenClock) -> None:
