@@ -64,7 +64,7 @@ class IntentModel:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.pop("_calibration", None)  # derived from the pipeline, made again when needed
+        state.pop("_linear", None)  # derived from the pipeline, made again when needed
         return state
 
     @classmethod
@@ -113,16 +113,14 @@ class IntentModel:
         compare both on the held-out phrasings). Any other shape of model goes through
         scikit-learn.
         """
-        calibration = self.__dict__.get("_calibration")
-        if calibration is None:
-            calibration = self._calibration = _linear_model(self._pipeline, self.classes)
-        if calibration is False:
+        linear = self.__dict__.get("_linear")
+        if linear is None:
+            linear = self._linear = _linear_model(self._pipeline, self.classes)
+        if linear is False:
             return self._pipeline.predict_proba([prepared])[0]
-        scores = calibration.scores(prepared)
+        scores = linear.scores(prepared)
         probabilities = np.zeros(len(self.classes))
-        probabilities[calibration.order] = expit(
-            -(calibration.slopes * scores + calibration.offsets)
-        )
+        probabilities[linear.order] = expit(-(linear.slopes * scores + linear.offsets))
         total = probabilities.sum()
         if total == 0:  # every sigmoid at zero: the uniform distribution, as scikit-learn
             return np.full(len(self.classes), 1 / len(self.classes))

@@ -86,14 +86,14 @@ def test_probabilities_are_the_calibrated_classifiers_own(intent_model: IntentMo
         theirs = pipeline.predict_proba([prepare(text)])[0]
         assert np.allclose(ours, theirs, rtol=1e-9, atol=1e-12), text
     # The comparison above was of the direct computation, not of scikit-learn with itself.
-    assert isinstance(intent_model.__dict__.get("_calibration"), _LinearModel)
+    assert isinstance(intent_model.__dict__.get("_linear"), _LinearModel)
 
 
 def test_a_model_read_back_from_the_cache_ranks_the_same(intent_model: IntentModel) -> None:
     text = "je peux-tu regarder la photo avant de la mettre dans le sac?"
     first = intent_model.rank(text)
     again = pickle.loads(pickle.dumps(intent_model))  # noqa: S301 - our own object
-    assert "_calibration" not in again.__dict__
+    assert "_linear" not in again.__dict__
     assert again.rank(text) == first
 
 
