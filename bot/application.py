@@ -100,6 +100,7 @@ async def serve(runtime: Runtime, stop: asyncio.Event, poll_timeout: int = 25) -
         await front.set_commands(app)
         me = app.bot.username
         await app.start()
+        await runtime.escalator.interrupted()  # before any wake-up runs: see there
         await wakeups.start()
         resent, created, removed = await runtime.escalator.recover()
         log.info(

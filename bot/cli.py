@@ -181,6 +181,7 @@ def _chat(school: str, language: str | None) -> None:
         )
         runtime.escalator.messenger = chat
         runtime.escalator.wakeup = wakeups
+        await runtime.escalator.interrupted()  # before any wake-up runs
         await wakeups.start()
         try:
             await runtime.escalator.recover()

@@ -295,6 +295,9 @@ class Escalator:
         # Reminder chain -> the professional it reminds, as last seen: a hint that lets a
         # wake-up read the chain and give the reminder in one transaction (checked there).
         self._reminded: dict[int, int] = {}
+        # Chains with messages left pending by a crash, read at start-up before any wake-up
+        # runs (None: not read yet): their wake-ups send those first (see interrupted).
+        self._interrupted: set[int] | None = None
         # Incidents whose stalled timer is known to run (started or seen by this program, and
         # committed): a step of theirs need not read the timer again. Every stop of a stalled
         # timer goes through this escalator, which forgets it then (see _stopping).
@@ -527,10 +530,14 @@ class Escalator:
         """
         async with self._chain_lock(escalation_id):
             pause = 1.0
-            retry = False
+            # A chain with a message left pending by a crash sends that message first, as a
+            # retry does: the next one must not overtake it.
+            retry = escalation_id in (self._interrupted or ())
             while True:
                 try:
                     await self._fire(escalation_id, retry)
+                    if self._interrupted:
+                        self._interrupted.discard(escalation_id)
                     return
                 except (SQLAlchemyError, OSError) as error:
                     if self.closing:
@@ -1072,6 +1079,16 @@ class Escalator:
 
     # ---- start-up ------------------------------------------------------------------------------
 
+    async def interrupted(self) -> set[int]:
+        """At start-up, before the scheduler runs: the chains with messages left pending by a
+        crash, remembered so that a chain's overdue wake-up sends those first. Otherwise it
+        could run before :meth:`recover` resends them, and a chain's next reminder would reach
+        the professional, and the timeline, before the one the crash interrupted."""
+        async with self.sessions() as session:
+            pending = await Escalations(session).undelivered()
+        self._interrupted = {d.escalation_id for d in pending}
+        return set(self._interrupted)
+
     async def recover(self) -> tuple[int, int, int]:
         """After a (re)start: resend interrupted messages, then match wake-ups to the chains.
 
@@ -1103,6 +1120,8 @@ class Escalator:
                     return 0
                 sends = [self._send_of(d, row) for d in await escalations.undelivered(row.id)]
             await self._send_all(sends)
+            if self._interrupted:
+                self._interrupted.discard(escalation_id)
             return len(sends)
 
     async def resync(self) -> tuple[int, int]:

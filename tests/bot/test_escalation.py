@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import OperationalError
 
 from bot.escalation import Ack, NoWakeup, Wake
@@ -512,6 +512,40 @@ async def test_a_pending_message_is_sent_after_a_crash(
     resent, _, _ = await runtime.escalator.recover()
     assert resent == 1
     assert len(messenger(runtime).to(OFFICER)) == 1
+
+
+async def test_a_reminder_left_pending_by_a_crash_goes_out_before_the_next_one(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    """At start the scheduler may run a chain's overdue wake-up before the interrupted
+    message of that chain is resent: the professional still gets the reminders, and the
+    timeline records them, in order."""
+    chat = await team(runtime)
+    await to_call_911(chat)
+    await fire_due(runtime)  # the opening alert
+    clock.advance(minutes=5)
+    await fire_due(runtime)  # reminder 1, which the crash below interrupts
+    async with runtime.sessions() as session, session.begin():
+        [first] = (await session.scalars(select(Delivery).where(Delivery.chat_id == PRO))).all()
+        first.status = "pending"  # died between recording it and sending it
+        await session.execute(
+            delete(TimelineEvent).where(TimelineEvent.kind == EventKind.REMINDER_SENT)
+        )
+    messenger(runtime).sent.clear()
+    clock.advance(minutes=5)  # down while reminder 2 came due
+
+    assert await runtime.escalator.interrupted() == {first.escalation_id}
+    await fire_due(runtime)  # the overdue wake-up runs first
+    resent, _, _ = await runtime.escalator.recover()
+
+    assert resent == 0  # the wake-up sent it
+    texts = [m.text for m in messenger(runtime).to(PRO)]
+    assert len(texts) == 2
+    assert "Reminder 1" in texts[0]
+    assert "Reminder 2" in texts[1]
+    recorded = await events(runtime, EventKind.REMINDER_SENT)
+    professional = [e for e in recorded if e.data["level"] == "professional"]
+    assert [e.data["seq"] for e in professional] == [1, 2]
 
 
 class HeldMessenger(RecordingMessenger):
