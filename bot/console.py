@@ -67,8 +67,10 @@ class ConsoleChat:
     async def send(
         self, chat_id: int | None, text: str, buttons: Rows = (), *, protect: bool = True
     ) -> int:
-        """Messages from reminders and alerts: printed like the guide's own."""
-        self._say(Say(text, buttons))
+        """Messages from reminders and alerts: printed like the guide's own, their buttons
+        lettered after those already on offer (which stay as they were: an alert arriving
+        while the person reads a step must not take over the step's letters)."""
+        self._say(Say(text, buttons), keep=True)
         print("\n> ", end="", file=self.out, flush=True)
         self.sent += 1
         return self.sent
@@ -79,13 +81,16 @@ class ConsoleChat:
         """An alert was acknowledged: print its new text."""
         print(f"\n{plain(text)}", file=self.out, flush=True)
 
-    def _say(self, say: Say) -> None:
+    def _say(self, say: Say, *, keep: bool = False) -> None:
+        """Print a message; its buttons replace those on offer, or with ``keep`` join them."""
         print(f"\n{plain(say.text)}", file=self.out)
         flat = [button for row in say.buttons for button in row]
         if flat:
-            self.buttons = dict(zip(KEYS, flat, strict=False))
+            kept = self.buttons if keep else {}
+            lettered = dict(zip([k for k in KEYS if k not in kept], flat, strict=False))
+            self.buttons = kept | lettered
             print(
-                "   " + "   ".join(f"[{key}] {b.label}" for key, b in self.buttons.items()),
+                "   " + "   ".join(f"[{key}] {b.label}" for key, b in lettered.items()),
                 file=self.out,
             )
 
