@@ -1013,7 +1013,10 @@ class Escalator:
                     Ack.ALREADY, self.protocol.text("alert.already", language, name=name)
                 )
             deliveries = await escalations.deliveries(escalation_id)
-            if member_id not in {d.member_id for d in deliveries if d.status == "delivered"}:
+            # Any message of the chain addressed to them, whatever its record says: one that
+            # went out may not be recorded as delivered yet (its record is written after the
+            # send, and again later if that write fails), and its addressee's press is theirs.
+            if member_id not in {d.member_id for d in deliveries}:
                 return AckResult(Ack.NOT_YOURS, self.protocol.text("alert.not_yours", language))
             row.acknowledged_by = member_id
             await escalations.stop(row, now, "acknowledged")

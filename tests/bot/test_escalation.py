@@ -286,6 +286,23 @@ async def test_only_the_addressed_officer_may_acknowledge(runtime: Runtime) -> N
     assert await events(runtime, EventKind.ALERT_ACKNOWLEDGED) == []
 
 
+async def test_the_officer_may_acknowledge_before_the_alert_is_recorded_as_delivered(
+    runtime: Runtime,
+) -> None:
+    """The alert reached the officer, but its record as delivered is not written yet (it is
+    written after the send, and again later if that write fails): the press is still the
+    officer's own, not refused as someone else's."""
+    _, escalation_id = await officer_alerted(runtime)
+    async with runtime.sessions() as session, session.begin():
+        [sent] = await session.scalars(select(Delivery).where(Delivery.chat_id == OFFICER))
+        sent.status = "pending"
+    done = await runtime.escalator.acknowledge(escalation_id, await member_id(runtime, OFFICER))
+    assert done.result is Ack.DONE
+    [ack] = await events(runtime, EventKind.ALERT_ACKNOWLEDGED)
+    assert ack.member_id == await member_id(runtime, OFFICER)
+    assert any("is aware of incident" in m.text for m in messenger(runtime).to(PRO))
+
+
 async def test_unacknowledged_alerts_repeat_then_go_to_backup_then_coordinators(
     runtime: Runtime, clock: FrozenClock
 ) -> None:
