@@ -167,7 +167,7 @@ async def test_a_postgres_restart_loses_nothing_and_needs_no_bot_restart(
         calls = server.calls
 
     assert [w.error for w in walks if not w.finished] == []
-    assert [w.user for w in walks if w.resyncs] == []  # nothing they did was lost
+    assert [(w.user, w.stalls) for w in walks if w.resyncs] == []  # nothing they did was lost
     assert await running_without_wake_up(postgres_url) == []
     ledger = await read_ledger(postgres_url)
     assert timeline_problems(ledger) == []

@@ -194,6 +194,8 @@ class Walk:
     user: int
     steps: list[str] = field(default_factory=list)
     resyncs: int = 0
+    # Why each resync was needed: what the bot asked of the server for this person meanwhile.
+    stalls: list[str] = field(default_factory=list)
     finished: bool = False
     error: str | None = None
 
@@ -230,11 +232,13 @@ async def walk_incident(
     try:
         while True:
             since = server.last_update_at[chat.id]
+            calls_before = len(server.calls)
             try:
                 shown = await chat.expect(lambda m: step_of(m) is not None, since, patience)
-            except Stuck:
+            except Stuck as error:
                 if time.monotonic() > ends:
                     raise
+                walk.stalls.append(stall(error, walk.steps, server.calls, calls_before, chat.id))
                 walk.resyncs += 1
                 server.send_text(chat.user, "/incident")
                 continue
@@ -275,6 +279,25 @@ async def walk_incident(
     except Stuck as error:
         walk.error = str(error)
     return walk
+
+
+def stall(
+    error: Stuck, steps: Sequence[str], calls: Sequence[CallRecord], since: int, user: int
+) -> str:
+    """Why no step came: the wait, the last step seen, the bot's calls for this person during
+    the wait (``calls[since:]``) by outcome, faults included, and its latest polls."""
+    tally: dict[str, int] = {}
+    for call in calls[since:]:
+        if str(call.params.get("chat_id", "")) == str(user):
+            outcome = call.fault or {True: "ok", False: "error", None: "pending"}[call.ok]
+            key = f"{call.method} {outcome}"
+            tally[key] = tally.get(key, 0) + 1
+    polls = [
+        f"{c.time.strftime('%H:%M:%S.%f')[:-3]} {c.fault or c.status or 'pending'}"
+        for c in calls
+        if c.method.lower() == "getupdates"
+    ][-3:]
+    return f"{error} after {steps[-1:] or ['start']}; calls meanwhile: {tally}; polls: {polls}"
 
 
 def crash_window_duplicates(
