@@ -121,6 +121,49 @@ async def test_a_drill_in_the_simulator_up_to_the_911_call(
     keep_screenshot(shot)
 
 
+async def overflowing(page: Page) -> list[str]:
+    """The elements reaching past the window's right edge (the page scrolls sideways)."""
+    return list(
+        await page.evaluate(
+            """Array.from(document.querySelectorAll("body *"))
+                .filter(e => e.getBoundingClientRect().right > window.innerWidth)
+                .slice(0, 5).map(e => e.tagName.toLowerCase() + "." + e.className)"""
+        )
+    )
+
+
+async def test_a_long_unbroken_message_wraps_instead_of_widening_the_page(
+    browser: Browser, served: Served, tmp_path: Path
+) -> None:
+    """Pasted text without spaces (a link, a key, a mash of letters) stays inside its bubble,
+    in the simulator and in the incident's conversation log."""
+    page = await signed_in(browser, served, served.world.coordinator.id)
+    await page.set_viewport_size({"width": 1280, "height": 900})
+    await page.get_by_role("link", name="Drill simulator").click()
+    await page.get_by_role("button", name="Start a drill").click()
+    chat = page.locator("#chat")
+    await expect(chat).to_contain_text("DRILL: nothing is sent to the police.")
+    pasted = "x" * 1500
+    await page.get_by_role("textbox", name="Type").fill(pasted)
+    await page.get_by_role("button", name="Send").click()
+    await expect(chat).to_contain_text(pasted)
+    assert await overflowing(page) == []
+    box = await chat.bounding_box()
+    officers = await page.locator(".officers").bounding_box()
+    assert box is not None
+    assert officers is not None
+    assert box["x"] + box["width"] <= officers["x"]  # the officers' panel still beside it
+    shot = tmp_path / "drill-long-text.png"
+    await page.screenshot(path=str(shot))
+    keep_screenshot(shot)
+
+    code = re.search(r"SX-\d{4}-\d{4}", await chat.inner_text())
+    assert code is not None
+    await page.goto(f"{served.url}/incidents/{code.group(0)}")
+    await expect(page.locator("#transcript")).to_contain_text(pasted)
+    assert await overflowing(page) == []
+
+
 async def test_a_refused_register_entry_is_shown_as_an_error(
     browser: Browser, served: Served
 ) -> None:
