@@ -185,7 +185,7 @@ def _chat(school: str, language: str | None) -> None:
         await wakeups.start()
         try:
             await runtime.escalator.recover()
-            await chat.run(member_id, stdin_reader)
+            await chat.run(member_id, stdin_reader, language)
         finally:
             await runtime.escalator.settle()
             await wakeups.shutdown()

@@ -122,13 +122,20 @@ class ConsoleChat:
             return ButtonPressed(button.data)
         return UserSaid(text)
 
-    async def run(self, member_id: int, read: ReadLine) -> None:
-        """Chat until /quit or the end of input."""
+    async def run(self, member_id: int, read: ReadLine, language: str | None = None) -> None:
+        """Chat until /quit or the end of input.
+
+        ``language``: the one asked for on the command line. The demo professional is shared
+        with the dashboard's drill simulator and keeps the language last used; a different one
+        asked for here switches to it, as /lang would (an incident under way goes on in it).
+        """
         print(
             "SEXTO assistant, local mode. Type /incident to start, a letter to press a button, "
             "/status, /lang, /cancel, /help, /quit.",
             file=self.out,
         )
+        if language is not None and language != await self._language_of(member_id):
+            self.show(await self.guide.handle(member_id, LanguageRequested(language)))
         self.show(await self.guide.handle(member_id, HelpRequested()))
         while True:
             print("\n> ", end="", file=self.out, flush=True)
@@ -147,6 +154,11 @@ class ConsoleChat:
                     print(f"   {result.popup}", file=self.out)
             elif not isinstance(event, str):
                 self.show(await self.guide.handle(member_id, event))
+
+    async def _language_of(self, member_id: int) -> str | None:
+        async with self.guide.sessions() as session:
+            member = await Members(session).get(member_id, schools=False)
+        return member.language if member is not None else None
 
 
 async def local_member(guide: Guide, school_id: str, language: str) -> int:

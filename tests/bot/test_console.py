@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from bot.console import ConsoleChat, local_member
+from bot.console import ConsoleChat, ReadLine, local_member
 from bot.escalation import ACK_PREFIX
 from bot.runtime import Runtime
 from dialogues.events import ButtonPressed
@@ -41,3 +41,40 @@ async def test_an_alert_arriving_mid_step_leaves_the_steps_letters_as_they_were(
     assert isinstance(no_danger, ButtonPressed)
     chat.show(await runtime.guide.handle(me, no_danger))
     assert "Never, at any time" in out.getvalue()
+
+
+def lines(*typed: str) -> ReadLine:
+    """A reader giving these lines, then the end of input."""
+    queue = list(typed)
+
+    async def read() -> str | None:
+        return queue.pop(0) if queue else None
+
+    return read
+
+
+async def test_the_language_asked_for_is_used_though_the_demo_professional_spoke_another(
+    runtime: Runtime,
+) -> None:
+    """The demo professional last spoke French (in the drill simulator, say): `sexto chat
+    --language en` answers in English, an incident under way included."""
+    me = await local_member(runtime.guide, "nord", "fr")
+    await runtime.guide.start_incident(me)
+
+    out = io.StringIO()
+    chat = ConsoleChat(runtime.guide, runtime.escalator, out)
+    await chat.run(me, lines("/status"), language="en")
+    shown = out.getvalue()
+    assert "OK, I will speak English from now on." in shown
+    assert "Commands" in shown
+    assert "Is this a real situation or a training drill?" in shown
+    assert "Commandes" not in shown
+
+    again = io.StringIO()
+    await ConsoleChat(runtime.guide, runtime.escalator, again).run(me, lines(), language="en")
+    assert "from now on" not in again.getvalue()  # already English: nothing to switch
+    assert "Commands" in again.getvalue()
+
+    kept = io.StringIO()
+    await ConsoleChat(runtime.guide, runtime.escalator, kept).run(me, lines())
+    assert "Commands" in kept.getvalue()  # no language asked for: the last one is kept
