@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
 POSTGRES_ADMIN = os.environ.get(
     "SEXTO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -50,9 +51,10 @@ async def postgres_database() -> AsyncIterator[str]:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    base = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    # make_url keeps a query such as ?host=/var/run/postgresql (the server's Unix socket).
+    url = make_url(POSTGRES_ADMIN).set(drivername="postgresql+asyncpg", database=name)
     try:
-        yield f"{base}/{name}"
+        yield url.render_as_string(hide_password=False)
     finally:
         admin = await asyncpg.connect(POSTGRES_ADMIN)
         try:
