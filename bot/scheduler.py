@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 
 JOB_PREFIX = "escalation-"
 WORKERS = 8  # wake-ups at work at once
+# Seconds before the scheduler's thread tries its job store again after an error (APScheduler's
+# default is 10): once the database is back, the wake-ups due meanwhile come within this time.
+STORE_RETRY = 2.0
 Handler = Callable[[int], Coroutine[Any, Any, None]]
 Task = Callable[[], Coroutine[Any, Any, None]]
 
@@ -100,6 +103,31 @@ class _HandOver(ThreadPoolExecutor):  # type: ignore[misc]
         except BaseException:
             self._at_work.leave(chain)
             raise
+
+
+class _Steady(BackgroundScheduler):  # type: ignore[misc]
+    """A BackgroundScheduler whose thread outlives an error of its job store.
+
+    APScheduler 3 catches an error reading the due jobs, but not one in what follows their
+    hand-over: moving a repeating job on to its next run, deleting a one-off job, reading the
+    next run time. An error there (the database restarting at that moment) ends the
+    scheduler's thread, and no wake-up comes again until the program is restarted. Here that
+    pass is given up and tried again after ``jobstore_retry_interval``: the jobs not moved on
+    are still due and are handed over again, and a chain woken twice finds itself not due the
+    second time (its row in the escalations table decides).
+    """
+
+    def _process_jobs(self) -> float | None:
+        try:
+            return super()._process_jobs()  # type: ignore[no-any-return]
+        except Exception as error:
+            log.warning(
+                "wake-ups: the job store failed (%s: %s); trying again in %g s",
+                type(error).__name__,
+                str(error).splitlines()[0] if str(error) else "",
+                self.jobstore_retry_interval,
+            )
+            return float(self.jobstore_retry_interval)
 
 
 def run_task(scheduler_key: str, job: str) -> None:
@@ -195,10 +223,11 @@ class Wakeups:
         self._writes = itertools.count(1)
         self._latest: dict[int, int] = {}
         self.store = SQLAlchemyJobStore(engine=_jobs_engine(jobs_url(database_url)))
-        self.scheduler = BackgroundScheduler(
+        self.scheduler = _Steady(
             jobstores={"default": self.store},
             executors={"default": _HandOver(WORKERS, self._at_work)},
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+            jobstore_retry_interval=STORE_RETRY,
             timezone="UTC",
         )
 

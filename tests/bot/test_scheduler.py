@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from bot import scheduler
 from bot.runtime import Runtime
@@ -229,6 +230,39 @@ async def test_a_repeating_wake_up_stored_late_still_comes_at_its_time(tmp_path:
         await _until(lambda: len(fired) == 1)
         assert fired[0] - started < 1.0
         assert await wakeups.scheduled() == {3: at + timedelta(seconds=5)}
+    finally:
+        await wakeups.shutdown()
+
+
+async def test_wake_ups_keep_coming_after_the_job_store_fails_in_the_scheduler_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database failing just as the scheduler moves a fired job on (a server restart at
+    that moment) neither ends the wake-ups nor loses the beat: the pass is tried again."""
+    fired: list[float] = []
+    wakeups = Wakeups(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}", _record(fired))
+    monkeypatch.setattr(wakeups.scheduler, "jobstore_retry_interval", 0.3)
+    update_job = wakeups.store.update_job
+    failures: list[str] = []
+
+    def failing_once(job: Any) -> None:
+        if threading.current_thread().name == "APScheduler" and not failures:
+            failures.append(job.id)
+            raise OperationalError(
+                "UPDATE apscheduler_jobs", {}, Exception("server closed the connection")
+            )
+        update_job(job)
+
+    monkeypatch.setattr(wakeups.store, "update_job", failing_once)
+    await wakeups.start()
+    try:
+        await wakeups.schedule(
+            4, datetime.now(UTC) + timedelta(seconds=0.2), timedelta(seconds=0.4)
+        )
+        await _until(lambda: len(fired) >= 4)
+        assert failures == ["escalation-4"]
+        assert wakeups.scheduler._thread.is_alive()
+        assert "the job store failed (OperationalError" in caplog.text
     finally:
         await wakeups.shutdown()
 

@@ -45,8 +45,10 @@ ANSWER_LOST = (
     "dropped: the person's message is never answered (fix: handle it again after a pause)"
 )
 WAKE_UP_LOST = (
-    "a wake-up whose work fails (database unreachable) uses up its job: the chain's "
-    "reminders or alert repeats stop until the bot is restarted (fix: try the wake-up again)"
+    "a wake-up was lost to the outage: its work failed and used up its job (fix: try the "
+    "wake-up again), or the job store failed in the scheduler's thread and ended it (fix: "
+    "try that pass again); the chain's reminders or alert repeats stop until the bot is "
+    "restarted"
 )
 
 
