@@ -111,7 +111,8 @@ class _Steady(BackgroundScheduler):  # type: ignore[misc]
     APScheduler 3 catches an error reading the due jobs, but not one in what follows their
     hand-over: moving a repeating job on to its next run, deleting a one-off job, reading the
     next run time. An error there (the database restarting at that moment) ends the
-    scheduler's thread, and no wake-up comes again until the program is restarted. Here that
+    scheduler's thread, and no wake-up comes again until the program is restarted (reported
+    upstream as agronholm/apscheduler#1083, open for APScheduler 3.11). Here that
     pass is given up and tried again after ``jobstore_retry_interval``: the jobs not moved on
     are still due and are handed over again, and a chain woken twice finds itself not due the
     second time (its row in the escalations table decides).
