@@ -123,7 +123,9 @@ async def test_kill_9_at_random_points_loses_and_repeats_nothing(
     deliveries = audit_deliveries(ledger, calls)
     assert deliveries.missing == []
     assert deliveries.failed == []
-    allowed, repeated = crash_window_duplicates(ledger, calls, deployment.kills)
+    allowed, repeated = crash_window_duplicates(
+        ledger, calls, deployment.kills, deployment.restarts[1:]
+    )
     assert repeated == []
     if allowed:
         print(f"resent after a crash (documented window): {allowed}")

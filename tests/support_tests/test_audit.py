@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from storage.models import Delivery, Escalation, EscalationKind, Incident
 from tests.support.audit import Ledger, audit_reminders
 from tests.support.botapi import CallRecord
+from tests.support.chaos import crash_window_duplicates
 
 START = datetime(2026, 11, 21, 15, 0, tzinfo=UTC)
 EVERY = timedelta(seconds=3)
@@ -57,3 +58,38 @@ def test_a_reminder_decided_more_than_a_period_late_moves_the_schedule() -> None
     audit = audit_reminders(ledger, calls, EVERY)
     assert audit.early == []
     assert audit.skipped_periods == 1
+
+
+def _resent(first: datetime, second: datetime) -> tuple[list[str], list[str]]:
+    chain = Escalation(id=1, incident_id=1, kind=EscalationKind.CALL_911, started_at=START)
+    delivery = Delivery(
+        id=6, escalation_id=1, seq=1, level="professional", chat_id=7, text="Reminder 1"
+    )
+    ledger = Ledger([Incident(id=1, code="SX-2026-0001")], [chain], [delivery], [])
+    calls = [
+        CallRecord("sendMessage", {"chat_id": 7, "text": "Reminder 1"}, at, ok=True)
+        for at in (first, second)
+    ]
+    kill = START + timedelta(seconds=10)
+    return crash_window_duplicates(ledger, calls, [kill], [kill + timedelta(seconds=2)])
+
+
+def test_a_message_sent_just_before_a_kill_may_come_again_after_the_restart() -> None:
+    kill = START + timedelta(seconds=10)
+    after_restart = kill + timedelta(seconds=3)
+    assert _resent(kill - timedelta(seconds=0.4), after_restart) == (
+        ["delivery 6 (professional) accepted 2 times"],
+        [],
+    )
+    # The killed bot's last request, read by the server after the kill was noted.
+    assert _resent(kill + timedelta(seconds=0.02), after_restart)[1] == []
+
+
+def test_other_repeats_are_bugs() -> None:
+    kill = START + timedelta(seconds=10)
+    twice = ([], ["delivery 6 (professional) accepted 2 times"])
+    # Long before the kill: the program had all the time to record it.
+    assert _resent(kill - timedelta(seconds=3), kill + timedelta(seconds=3)) == twice
+    # Both copies from the same process, before it was started again.
+    assert _resent(kill - timedelta(seconds=0.3), kill + timedelta(seconds=1)) == twice
+    assert _resent(kill - timedelta(seconds=0.5), kill - timedelta(seconds=0.2)) == twice
