@@ -453,7 +453,7 @@ def test_below_the_threshold_the_bot_says_it_did_not_understand(protocol: Protoc
         ("report_received_image", "on your own device"),
         ("ask_device_handling", "Confiscate the phones"),
         ("ask_return_device", "do not give any phone back"),
-        ("ask_call_911", "you call 911 yourself"),
+        ("ask_call_911", "Call 911 yourself, the same day"),
         ("ask_parents", "information sheets"),
         ("ask_victim_support", "Kids Help Phone"),
         ("ask_dpj", "report to the DPJ without delay"),
