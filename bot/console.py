@@ -95,8 +95,11 @@ class ConsoleChat:
             )
 
     def event_for(self, line: str) -> Event | str | None:
-        """Turn a typed line into an event ('incident', an ack button's data, None to quit)."""
+        """Turn a typed line into an event ('incident', an ack button's data, '' for a blank
+        line, which asks nothing and is not recorded, None to quit)."""
         text = line.strip()
+        if not text:
+            return ""
         command = text.split()[0].lower() if text.startswith("/") else ""
         if command in ("/quit", "/exit"):
             return None

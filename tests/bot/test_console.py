@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 
+from sqlalchemy import select
+
 from bot.console import ConsoleChat, ReadLine, local_member
 from bot.escalation import ACK_PREFIX
 from bot.runtime import Runtime
 from dialogues.events import ButtonPressed
-from storage.models import Role
+from storage.models import EventKind, Role, TimelineEvent
 from tests.conftest import add_member, fire_due
 
 
@@ -78,3 +80,35 @@ async def test_the_language_asked_for_is_used_though_the_demo_professional_spoke
     kept = io.StringIO()
     await ConsoleChat(runtime.guide, runtime.escalator, kept).run(me, lines())
     assert "Commands" in kept.getvalue()  # no language asked for: the last one is kept
+
+
+async def test_a_blank_line_asks_nothing_and_records_nothing(runtime: Runtime) -> None:
+    """Enter pressed on an empty prompt (or spaces only) shows the prompt again: no "I did not
+    understand", nothing in the conversation log, as in Telegram, where nothing can be sent
+    empty."""
+    me = await local_member(runtime.guide, "nord", "en")
+    out = io.StringIO()
+    chat = ConsoleChat(runtime.guide, runtime.escalator, out)
+    await chat.run(me, lines("/incident", "", "   ", "\t"), language="en")
+    shown = out.getvalue()
+    assert "I did not understand" not in shown
+    assert shown.count("Is this a real situation or a training drill?") == 1
+    assert shown.count("\n> ") == 5  # a prompt for each line read, and one more at the end
+    assert await typed(runtime) == []
+
+    answered = io.StringIO()
+    again = ConsoleChat(runtime.guide, runtime.escalator, answered)
+    await again.run(me, lines("can I look at the phone to check?"))
+    assert "Never look at the images" in answered.getvalue()
+    assert await typed(runtime) == ["can I look at the phone to check?"]
+
+
+async def typed(runtime: Runtime) -> list[str]:
+    """What the conversation log holds as typed by the person, oldest first."""
+    async with runtime.sessions() as session:
+        rows = await session.scalars(
+            select(TimelineEvent)
+            .where(TimelineEvent.kind == EventKind.MESSAGE_IN)
+            .order_by(TimelineEvent.id)
+        )
+        return [r.data["text"] for r in rows if "text" in r.data]
