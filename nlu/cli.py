@@ -15,8 +15,8 @@ from nlu.evaluation import Report, evaluate, format_comparison, format_report
 from nlu.interpreters import SafeInterpreter, build_interpreter
 from nlu.rasa_client import FallbackInterpreter
 from nlu.settings import ENGINES, Engine, NluSettings
-from nlu.training_data import load_training_data
-from nlu.types import DEFAULT_THRESHOLD
+from nlu.training_data import TrainingDataError, load_training_data
+from nlu.types import DEFAULT_THRESHOLD, INTENTS, NLU_FALLBACK
 
 DEFAULT_RASA_URL = NluSettings().rasa_url
 
@@ -32,9 +32,20 @@ def rasa_reachable(url: str, timeout: float = 2.0) -> bool:
 
 async def _run_evaluation(settings: NluSettings, file: Path) -> Report:
     """Build the bot's pipeline for these settings and evaluate it on a Rasa NLU file."""
-    examples = load_training_data([file]).examples
+    try:
+        examples = load_training_data([file]).examples
+    except TrainingDataError as error:
+        raise click.ClickException(str(error)) from error
     if not examples:
         raise click.ClickException(f"no labelled examples in {file}")
+    unknown = sorted({e.intent for e in examples} - {*INTENTS, NLU_FALLBACK})
+    if unknown:
+        count = sum(e.intent in unknown for e in examples)
+        click.echo(
+            f"warning: {file}: {count} example(s) labelled with intents that are not in the "
+            f"catalogue, so always counted as misses: {', '.join(unknown)}",
+            err=True,
+        )
     interpreter = build_interpreter(settings)
     try:
         await interpreter.parse("bonjour")  # warm-up, untimed (Rasa's first call is slow)

@@ -110,13 +110,28 @@ def _example_lines(block: Any, where: str) -> list[str]:
     raise TrainingDataError(f"{where}: examples must be a '- ' list or items with 'text'")
 
 
+def _read_yaml(path: Path) -> Any:
+    """A YAML file's document; what is wrong with it, with its place, if it cannot be read."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise TrainingDataError(
+            f"{path}: not UTF-8 text (byte {error.start} cannot be decoded)"
+        ) from error
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        place = f", line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise TrainingDataError(f"{path}: not valid YAML{place}: {problem}") from error
+
+
 def load_training_data(paths: Iterable[Path]) -> TrainingData:
     """Read Rasa NLU YAML files (nlu: intent / synonym / regex / lookup sections)."""
     blocks: list[tuple[str, dict[str, Any]]] = []
     for path in paths:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        document = _read_yaml(path) or {}
         if not isinstance(document, dict):
-            raise TrainingDataError(f"{path}: not a mapping")
+            raise TrainingDataError(f"{path}: not a Rasa NLU file (a mapping with an 'nlu' list)")
         sections = document.get("nlu") or []
         if not isinstance(sections, list):
             raise TrainingDataError(f"{path}: 'nlu' must be a list")

@@ -103,3 +103,45 @@ def test_parse_prints_json(model_cache: Path) -> None:
     parse = json.loads(result.stdout)
     assert parse["intent"] == "confirm_devices_secured"
     assert parse["entities"][0]["value"] == "3"
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"nlu: [\n", "not valid YAML, line 2 column 1"),
+        (b"- intent: greet\n", "not a Rasa NLU file"),
+        (b"\xff\xfe\x00n\x00l\x00u", "not UTF-8 text"),
+        (b"nlu:\n- intent: greet\n  examples: hello\n", "example does not start with '- '"),
+    ],
+)
+def test_a_file_that_cannot_be_read_is_a_clear_error(
+    tmp_path: Path, model_cache: Path, content: bytes, said: str
+) -> None:
+    """A malformed file is named with what is wrong with it, not a traceback."""
+    path = tmp_path / "broken.yml"
+    path.write_bytes(content)
+    for command in ("evaluate", "compare"):
+        result = CliRunner().invoke(nlu, [command, str(path), "--cache-dir", str(model_cache)])
+        assert result.exit_code == 1, result.output
+        assert f"Error: {path}: " in result.output
+        assert said in result.output
+        assert "Traceback" not in result.output
+
+
+def test_intents_outside_the_catalogue_are_pointed_out(tmp_path: Path, model_cache: Path) -> None:
+    """A label that is not an intent of the catalogue (a typo, say) can never be predicted: the
+    evaluation still runs and says so on stderr, the JSON on stdout staying one object."""
+    path = tmp_path / "typo.yml"
+    path.write_text(
+        "nlu:\n- intent: ask_call911\n  examples: |\n    - should I call 911?\n    - do I call"
+        " the police?\n- intent: thank\n  examples: |\n    - merci beaucoup\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        nlu, ["evaluate", str(path), "--json", "--cache-dir", str(model_cache)]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["examples"] == 3
+    assert "2 example(s)" in result.stderr
+    assert "not in the catalogue" in result.stderr
+    assert "ask_call911" in result.stderr
