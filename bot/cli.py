@@ -23,6 +23,7 @@ from dashboard.clock import ShiftedClock
 from dashboard.options import DashboardOptions, dashboard_secret
 from nlu.cli import nlu as nlu_commands
 from storage.crypto import KeyRing, generate_key
+from storage.database import DatabaseUnreachable, check_connection
 from storage.models import Base, Role
 from storage.repositories import Enrollment, Schools
 from storage.rotation import Progress, RotationError, rotate_keys
@@ -43,10 +44,15 @@ def _with_runtime(work: Callable[[Runtime], Awaitable[T]], clock: Clock | None =
         runtime = Runtime.create(_settings(), clock)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
+    except DatabaseUnreachable as error:
+        raise click.ClickException(f"{error} (DATABASE_URL)") from None
 
     async def main() -> T:
         try:
+            await check_connection(runtime.engine)
             return await work(runtime)
+        except DatabaseUnreachable as error:
+            raise click.ClickException(f"{error} (DATABASE_URL)") from None
         finally:
             await runtime.close()
 

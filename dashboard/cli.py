@@ -13,6 +13,7 @@ from bot.runtime import Runtime
 from bot.settings import ConfigError, Settings
 from dashboard.links import LINK_TTL, LinkRefused, issue_login_link
 from dashboard.options import DashboardOptions
+from storage.database import DatabaseUnreachable, check_connection
 from storage.repositories import Roster
 
 T = TypeVar("T")
@@ -28,11 +29,16 @@ def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
         runtime = Runtime.create(settings)
     except ConfigError as error:  # the encryption keys (SEXTO_ENCRYPTION_KEYS, the key file)
         raise click.ClickException(str(error)) from None
+    except DatabaseUnreachable as error:
+        raise click.ClickException(f"{error} (DATABASE_URL)") from None
 
     async def main() -> T:
         try:
+            await check_connection(runtime.engine)
             await runtime.prepare_database()
             return await work(runtime)
+        except DatabaseUnreachable as error:
+            raise click.ClickException(f"{error} (DATABASE_URL)") from None
         finally:
             await runtime.close()
 

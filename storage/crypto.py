@@ -261,6 +261,17 @@ def local_keys(path: Path) -> tuple[str, ...]:
     """The keys of a local key file, created with a new key (mode 0600) if it is missing."""
     if path.exists():
         return _read_key_file(path)
+    try:
+        _create_key_file(path)
+    except OSError as error:
+        raise KeyRingError(
+            f"cannot create the key file {path} (beside the SQLite database): "
+            f"{error.strerror or error}"
+        ) from None
+    return _read_key_file(path)
+
+
+def _create_key_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written whole under a private temporary name, then linked into place: the key file
     # appears at once, complete and owner-only, and a concurrent start keeps the first one.
@@ -275,7 +286,6 @@ def local_keys(path: Path) -> tuple[str, ...]:
             os.link(draft, path)
     finally:
         draft.unlink(missing_ok=True)
-    return _read_key_file(path)
 
 
 def resolve_key_ring(keys: Sequence[str], *, production: bool, database_url: str) -> KeyRing:

@@ -7,8 +7,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -67,7 +68,13 @@ def create_engine(url: str, keys: KeyRing | None = None) -> AsyncEngine:
         database = url.split("///", 1)[1] if "///" in url else ""
         options: dict[str, int] = {}
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise DatabaseUnreachable(
+                    f"cannot create the folder of the SQLite database {database}: "
+                    f"{error.strerror or error}"
+                ) from error
             # One connection, handed out in turn: SQLite writes one transaction at a time
             # anyway, and queueing in the program is fair and prompt where SQLite's busy wait
             # polls. (An in-memory database is one shared connection already.)
@@ -95,6 +102,26 @@ def create_engine(url: str, keys: KeyRing | None = None) -> AsyncEngine:
     if keys is not None:
         bind_key_ring(engine, keys)
     return engine
+
+
+class DatabaseUnreachable(Exception):
+    """The database could not be connected to: the server down or unknown, the database missing,
+    credentials refused, a SQLite file that cannot be opened."""
+
+
+async def check_connection(engine: AsyncEngine) -> None:
+    """Connect once, so that a database out of reach is said plainly before any work starts
+    (the message names the URL, without its password, and the driver's reason)."""
+    url = make_url(engine.url).render_as_string(hide_password=True)
+    try:
+        async with engine.connect():
+            pass
+    except DBAPIError as error:
+        reason = str(error.orig).strip() or type(error.orig).__name__
+        raise DatabaseUnreachable(f"cannot connect to the database {url}: {reason}") from error
+    except (OSError, TimeoutError) as error:  # the drivers' own: refused, unknown host, timeout
+        reason = str(error) or type(error).__name__
+        raise DatabaseUnreachable(f"cannot connect to the database {url}: {reason}") from error
 
 
 class Session(AsyncSession):

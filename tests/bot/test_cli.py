@@ -72,6 +72,56 @@ def test_a_bad_config_key_stops_every_command(env: dict[str, str], tmp_path: Pat
     assert "escalation.remind_every: unknown key" in result.stderr
 
 
+def test_a_config_that_is_not_utf8_is_named(env: dict[str, str], tmp_path: Path) -> None:
+    latin = tmp_path / "latin1.yml"
+    latin.write_bytes(yaml.safe_dump(dict(TEST_CONFIG), allow_unicode=True).encode("latin-1"))
+    result = sexto(dict(env, SEXTO_CONFIG=str(latin)), "init")
+    assert result.returncode == 1
+    assert f"Error: {latin} is not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "url", "said"),
+    [
+        (("init",), "postgresql://sexto:s3cret@127.0.0.1:1/sexto", "Connect call failed"),
+        (("enroll", "--role", "officer"), "postgresql://sexto@127.0.0.1:1/sexto", "Connect"),
+        (("admin", "login-link", "--member", "1"), "postgresql://127.0.0.1:1/x", "Connect"),
+        (("run",), "postgresql://127.0.0.1:1/x", "Connect call failed"),
+    ],
+)
+def test_a_database_out_of_reach_is_said_plainly(
+    env: dict[str, str], command: tuple[str, ...], url: str, said: str
+) -> None:
+    """Nothing listens on port 1: every command stops at once with the URL (its password
+    hidden) and the driver's reason, not a traceback."""
+    result = sexto(dict(env, DATABASE_URL=url), *command)
+    assert result.returncode == 1, result.stderr
+    assert "Error: cannot connect to the database postgresql+asyncpg://" in result.stderr
+    assert said in result.stderr
+    assert "(DATABASE_URL)" in result.stderr
+    assert "s3cret" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_sqlite_file_that_cannot_be_made_is_said_plainly(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """The SQLite file's folder would be inside a regular file: the key file made beside it in
+    local mode cannot be written, and with keys given the database cannot be opened."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    url = f"sqlite:///{blocker / 'sexto.db'}"
+    local = sexto(dict(env, DATABASE_URL=url, SEXTO_ENCRYPTION_KEYS=""), "init")
+    assert local.returncode == 1
+    assert f"Error: cannot create the key file {blocker / 'sexto.key'}" in local.stderr
+    assert "Traceback" not in local.stderr
+    keyed = sexto(dict(env, DATABASE_URL=url), "init")
+    assert keyed.returncode == 1
+    assert "Error: cannot create the folder of the SQLite database" in keyed.stderr
+    assert "Traceback" not in keyed.stderr
+
+
 def test_the_console_chat_walks_an_incident(env: dict[str, str]) -> None:
     typed = "\n".join(
         [
