@@ -22,6 +22,7 @@ from dialogues.events import (
     LanguageRequested,
     StatusRequested,
     UserSaid,
+    language_request,
 )
 from storage.repositories import Members
 
@@ -113,9 +114,7 @@ class ConsoleChat:
         if command in simple:
             return simple[command]
         if command == "/lang":
-            args = text.split()[1:]
-            wanted = args[0][:2].lower() if args else None
-            return LanguageRequested(wanted if wanted in ("fr", "en") else None)
+            return language_request(text[len(command) :])
         button = self.buttons.get(text.lower()) if len(text) == 1 else None
         if button is not None:
             if button.data == "start":

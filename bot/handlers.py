@@ -47,9 +47,9 @@ from dialogues.events import (
     CancelRequested,
     Event,
     HelpRequested,
-    LanguageRequested,
     StatusRequested,
     UserSaid,
+    language_request,
 )
 from storage.models import Member, Role
 from storage.repositories import row_id
@@ -336,8 +336,7 @@ class TelegramFront:
         elif name == "cancel":
             event = CancelRequested()
         else:
-            wanted = (context.args or [""])[0].lower()[:2]
-            event = LanguageRequested(wanted if wanted in ("fr", "en") else None)
+            event = language_request(" ".join(context.args or ()))
         outcome = await self.guide.handle(member.id, event, member=member)
         await self._deliver(message.chat_id, outcome)
 

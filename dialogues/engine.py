@@ -66,6 +66,8 @@ def step(protocol: Protocol, state: State, event: Event, now: datetime) -> Resul
             return state, _status(protocol, state)
         case HelpRequested():
             return state, [Say(protocol.text("help.text", state.language), protect=False)]
+        case LanguageRequested(unknown=unknown) if unknown:
+            return state, [Say(protocol.text("lang.unknown", state.language, asked=unknown))]
         case LanguageRequested(language=language):
             return _language(protocol, state, language)
         case CancelRequested():

@@ -55,9 +55,25 @@ class HelpRequested:
 
 @dataclass(frozen=True)
 class LanguageRequested:
-    """/lang, with a language or None to switch to the other one."""
+    """/lang, with a language or None to switch to the other one; ``unknown``: what was asked
+    for instead of a language the guide speaks (nothing is switched)."""
 
     language: str | None = None
+    unknown: str = ""
+
+
+def language_request(argument: str) -> LanguageRequested:
+    """The /lang command's argument as typed: a code or a name in either language ("en",
+    "english", "anglais", "FR", "français"); none, the other language."""
+    asked = argument.strip()
+    word = asked.lower()
+    if not word:
+        return LanguageRequested(None)
+    if word.startswith("fr"):
+        return LanguageRequested("fr")
+    if word.startswith(("en", "ang")):
+        return LanguageRequested("en")
+    return LanguageRequested(None, unknown=asked[:20])
 
 
 @dataclass(frozen=True)

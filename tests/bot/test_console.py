@@ -112,3 +112,14 @@ async def typed(runtime: Runtime) -> list[str]:
             .order_by(TimelineEvent.id)
         )
         return [r.data["text"] for r in rows if "text" in r.data]
+
+
+async def test_lang_names_a_language_or_is_refused(runtime: Runtime) -> None:
+    me = await local_member(runtime.guide, "nord", "en")
+    out = io.StringIO()
+    chat = ConsoleChat(runtime.guide, runtime.escalator, out)
+    await chat.run(me, lines("/lang de", "/lang anglais", "/status"), language="en")
+    shown = out.getvalue()
+    assert 'I speak only French and English ("de" is neither)' in shown
+    assert "français" not in shown.split("I speak only")[1]  # nothing switched to French
+    assert "No incident in progress" in shown

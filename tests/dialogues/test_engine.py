@@ -33,6 +33,7 @@ from dialogues.events import (
     StartIncident,
     StatusRequested,
     UserSaid,
+    language_request,
 )
 from dialogues.protocol import Protocol, load_protocol
 from dialogues.state import SchoolRef, State
@@ -410,6 +411,41 @@ def test_language_switch_restates_the_step(protocol: Protocol) -> None:
     assert "Never, at any time" in walk.text()
     walk(LanguageRequested("fr"))
     assert "Jamais, à aucun moment" in walk.text()
+
+
+@pytest.mark.parametrize(
+    ("typed", "wanted"),
+    [
+        ("", LanguageRequested(None)),
+        ("en", LanguageRequested("en")),
+        ("English", LanguageRequested("en")),
+        ("anglais", LanguageRequested("en")),
+        ("FR", LanguageRequested("fr")),
+        ("  français please", LanguageRequested("fr")),
+        ("french", LanguageRequested("fr")),
+        ("de", LanguageRequested(None, unknown="de")),
+        ("español", LanguageRequested(None, unknown="español")),
+    ],
+)
+def test_the_lang_argument_is_a_code_or_a_name(typed: str, wanted: LanguageRequested) -> None:
+    assert language_request(typed) == wanted
+
+
+def test_a_language_the_guide_does_not_speak_switches_nothing(protocol: Protocol) -> None:
+    """'/lang de' used to switch to the other language; '/lang anglais' from English, to French."""
+    walk = Walk(protocol, language="en")
+    walk.to("never")
+    effects = walk(language_request("<b>deutsch</b>"))
+    assert walk.state.language == "en"
+    assert not any(isinstance(e, SetLanguage) for e in effects)
+    assert "I speak only French and English" in walk.text()
+    assert "&lt;b&gt;deutsch&lt;/b&gt;" in walk.text()  # what was typed, escaped
+    walk(language_request("anglais"))
+    assert walk.state.language == "en"
+    french = Walk(protocol, language="fr")
+    french(language_request("de"))
+    assert french.state.language == "fr"
+    assert "Je ne parle que français et anglais" in french.text()
 
 
 def test_help_lists_the_commands(protocol: Protocol) -> None:

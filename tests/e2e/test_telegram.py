@@ -176,6 +176,18 @@ async def test_a_code_works_once(telegram: Bot) -> None:
     assert "déjà inscrit" in (await server.wait_for_message(601))["text"]
 
 
+async def test_lang_takes_a_code_or_a_name_and_refuses_other_languages(telegram: Bot) -> None:
+    server = telegram.server
+    pro = await telegram.enrolled(Role.PROFESSIONAL, 611, "Julie", language="en")
+    server.send_text(pro, "/lang deutsch")
+    refused = (await server.wait_for_message(611))["text"]
+    assert 'I speak only French and English ("deutsch" is neither)' in refused
+    server.send_text(pro, "/lang français")
+    assert "je vous parle maintenant en français" in (await server.wait_for_message(611))["text"]
+    server.send_text(pro, "/lang English")
+    assert "I will speak English" in (await server.wait_for_message(611))["text"]
+
+
 async def test_groups_are_left(telegram: Bot) -> None:
     server = telegram.server
     user = server.add_user(800, "Prof", language_code="fr")
