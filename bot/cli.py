@@ -7,56 +7,24 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import click
 from sqlalchemy.engine import make_url
 
-from bot.clock import Clock, SystemClock
+from bot.clock import SystemClock
+from bot.commands import load_settings, with_runtime
 from bot.console import ConsoleChat, local_member, stdin_reader
 from bot.runtime import Runtime
 from bot.scheduler import Wakeups
-from bot.settings import ConfigError, Settings
+from bot.settings import ConfigError
 from dashboard.cli import admin as admin_commands
 from dashboard.clock import ShiftedClock
 from dashboard.options import DashboardOptions, dashboard_secret
 from nlu.cli import nlu as nlu_commands
 from storage.crypto import KeyRing, generate_key
-from storage.database import DatabaseUnreachable, check_connection
 from storage.models import Base, Role
 from storage.repositories import Enrollment, Schools
 from storage.rotation import Progress, RotationError, rotate_keys
-
-T = TypeVar("T")
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.load(os.environ)
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None
-
-
-def _with_runtime(work: Callable[[Runtime], Awaitable[T]], clock: Clock | None = None) -> T:
-    """Build the runtime, run ``work`` on it, and close it."""
-    try:
-        runtime = Runtime.create(_settings(), clock)
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None
-    except DatabaseUnreachable as error:
-        raise click.ClickException(f"{error} (DATABASE_URL)") from None
-
-    async def main() -> T:
-        try:
-            await check_connection(runtime.engine)
-            return await work(runtime)
-        except DatabaseUnreachable as error:
-            raise click.ClickException(f"{error} (DATABASE_URL)") from None
-        finally:
-            await runtime.close()
-
-    return asyncio.run(main())
 
 
 def _safe_url(url: str) -> str:
@@ -90,14 +58,14 @@ def init() -> None:
         click.echo(f"Database ready: {_safe_url(runtime.settings.env.database_url)}")
         click.echo(f"Schools: {total} in config.yml ({added} added, {updated} updated)")
 
-    _with_runtime(work)
+    with_runtime(work)
 
 
 @main.command()
 @click.option("--console", is_flag=True, help="Local mode: the console chat, not the dashboard.")
 def run(console: bool) -> None:
     """Serve the bot on Telegram and the dashboard; without TELEGRAM_BOT_TOKEN, local mode."""
-    settings = _settings()
+    settings = load_settings()
     options = DashboardOptions.from_config(settings.config)
     local = settings.env.telegram_token is None
     if local and (console or not options.enabled):
@@ -171,7 +139,7 @@ def run(console: bool) -> None:
                 tasks.create_task(web())
 
     # Local mode's drills move the clock forward (reminders come due without waiting).
-    _with_runtime(work, ShiftedClock(SystemClock()) if local else None)
+    with_runtime(work, ShiftedClock(SystemClock()) if local else None)
 
 
 def _chat(school: str, language: str | None) -> None:
@@ -196,7 +164,7 @@ def _chat(school: str, language: str | None) -> None:
             await runtime.escalator.settle()
             await wakeups.shutdown()
 
-    _with_runtime(work)
+    with_runtime(work)
 
 
 @main.command()
@@ -204,7 +172,7 @@ def _chat(school: str, language: str | None) -> None:
 @click.option("--language", type=click.Choice(["fr", "en"]), help="Language to start in.")
 def chat(school: str | None, language: str | None) -> None:
     """Chat with the guide in this terminal, as a demo professional (drills, demos)."""
-    _chat(school or _settings().config.local.school, language)
+    _chat(school or load_settings().config.local.school, language)
 
 
 @main.command()
@@ -242,7 +210,7 @@ def enroll(role: str, school: str | None) -> None:
             click.echo(f"Link: https://t.me/{username}?start={code}")
         click.echo(f"Or send the bot: /start {code}")
 
-    _with_runtime(work)
+    with_runtime(work)
 
 
 async def _bot_username(runtime: Runtime) -> str | None:
@@ -288,7 +256,7 @@ def generate() -> None:
 )
 def rotate(batch_size: int) -> None:
     """Re-encrypt every encrypted value with the first key of SEXTO_ENCRYPTION_KEYS."""
-    settings = _settings()
+    settings = load_settings()
     if not settings.env.encryption_keys:
         raise click.ClickException(
             "SEXTO_ENCRYPTION_KEYS is not set: put the new key first and the current ones after "
@@ -322,7 +290,7 @@ def rotate(batch_size: int) -> None:
                 "from SEXTO_ENCRYPTION_KEYS (restart the bot after changing it)."
             )
 
-    _with_runtime(work)
+    with_runtime(work)
 
 
 @main.command()
@@ -346,7 +314,7 @@ def purge(dry_run: bool) -> None:
         if failed:
             raise click.exceptions.Exit(1)
 
-    _with_runtime(work)
+    with_runtime(work)
 
 
 main.add_command(nlu_commands)

@@ -2,47 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import click
 
+from bot.commands import with_runtime
 from bot.runtime import Runtime
-from bot.settings import ConfigError, Settings
 from dashboard.links import LINK_TTL, LinkRefused, issue_login_link
 from dashboard.options import DashboardOptions
-from storage.database import DatabaseUnreachable, check_connection
 from storage.repositories import Roster
 
 T = TypeVar("T")
-
-
-def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
-    """Build the runtime from the environment, run ``work`` on it, and close it."""
-    try:
-        settings = Settings.load(os.environ)
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None
-    try:
-        runtime = Runtime.create(settings)
-    except ConfigError as error:  # the encryption keys (SEXTO_ENCRYPTION_KEYS, the key file)
-        raise click.ClickException(str(error)) from None
-    except DatabaseUnreachable as error:
-        raise click.ClickException(f"{error} (DATABASE_URL)") from None
-
-    async def main() -> T:
-        try:
-            await check_connection(runtime.engine)
-            await runtime.prepare_database()
-            return await work(runtime)
-        except DatabaseUnreachable as error:
-            raise click.ClickException(f"{error} (DATABASE_URL)") from None
-        finally:
-            await runtime.close()
-
-    return asyncio.run(main())
 
 
 @click.group()
@@ -67,7 +37,7 @@ def login_link(member_id: int) -> None:
             except LinkRefused as error:
                 raise click.ClickException(str(error)) from None
 
-    link = _with_runtime(work)
+    link = with_runtime(work, prepare=True)
     minutes = int(LINK_TTL.total_seconds() // 60)
     click.echo(link)
     click.echo(f"Single use, valid {minutes} minutes.", err=True)
@@ -84,5 +54,5 @@ def members() -> None:
                 for m in await Roster(session).everyone()
             ]
 
-    for line in _with_runtime(work):
+    for line in with_runtime(work, prepare=True):
         click.echo(line)
