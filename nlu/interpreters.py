@@ -28,11 +28,37 @@ _NOT_YET: Final = re.compile(
     r"|\bnot yet\b|\byet\b|\bencore pas\b|\bstill (?:waiting|not|no)\b|\battends? encore\b"
 )
 _QUESTION: Final = re.compile(r"\?\s*\W*$")
+# Questions typed without their question mark: an interrogative opening (after a filler like
+# "ok" or "pis"), on the folded text. Openings that also start statements are left out: "quand
+# j'ai appelé le 911, ils ont dit..." and "have called 911 already" do confirm.
+_FILLER = (
+    r"(?:(?:ok|okay|ok ben|bon|pis|puis|faque|fak|alors|donc|et|mais|so|and|but|hey|allo)\s)*"
+)
+_ASKING: Final = re.compile(
+    r"^" + _FILLER + r"(?:"
+    r"est ce qu\w*|qu est ce|c est quoi|c est qui|quoi|comment|pourquoi|combien|qui (?!a |ai )"
+    r"|ou (?:est|sont|je|j|on|mettre|va|vont)|lequel|laquelle|lesquels"
+    r"|faut il|faut tu|faudrait il|faudrait tu|dois je|doit on|doit il|doit elle|devrais je"
+    r"|devrait on|devrions nous|puis je|peut on|peux tu|pouvez vous"
+    r"|what(?! a )|how(?! about)|why|who|whom|which|where|should|shall|must i|must we"
+    r"|do (?:i|we|you|they)|does|can (?:i|we|you|the)|could (?:i|we|you)|may i|am i"
+    r"|is (?:it|the|this|that|there)|are (?:we|the|they|you)|would|will (?:the|they|he|she|you)"
+    r")\b"
+)
+# French inversion ("dois-je", "le policier doit-il", "on appelle-tu"), on the text as typed.
+_INVERSION: Final = re.compile(r"\w-(?:t-)?(?:je|tu|il|elle|on|ils|elles)\b", re.IGNORECASE)
 
 
 def is_unconfirmed(text: str) -> bool:
-    """Whether a message asks a question or says "not yet", so it cannot confirm a step."""
-    return bool(_QUESTION.search(text.strip()) or _NOT_YET.search(fold(text)))
+    """Whether a message asks a question (with or without its question mark) or says "not
+    yet", so it cannot confirm a step."""
+    folded = fold(text)
+    return bool(
+        _QUESTION.search(text.strip())
+        or _NOT_YET.search(folded)
+        or _ASKING.search(folded)
+        or _INVERSION.search(text)
+    )
 
 
 class SafeInterpreter:

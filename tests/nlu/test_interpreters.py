@@ -14,6 +14,7 @@ from nlu.settings import NluSettings
 from nlu.types import (
     ASK_CALL_911,
     CONFIRM_911_CALLED,
+    CONFIRM_KIT_COLLECTED,
     DENY,
     EMERGENCY,
     NLU_FALLBACK,
@@ -78,10 +79,49 @@ async def test_demoted_confirmation_below_threshold_is_fallback() -> None:
     assert parse.intent == NLU_FALLBACK
 
 
-def test_plain_statements_can_confirm() -> None:
-    assert not is_unconfirmed("j'ai appelé le 911")
-    assert not is_unconfirmed("les cells sont dans les sacs, je les ai pas regardés")
-    assert not is_unconfirmed("Police is on the way!")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "qu'est-ce que je dis au 911",
+        "est-ce que le policier prend la trousse",
+        "le policier doit-il prendre la trousse",
+        "on appelle-tu la police",
+        "ok pis faut tu appeler le 911",
+        "what do I tell 911",
+        "is the officer supposed to take the kit",
+        "who takes the kit",
+        "should I put the phones in the bags",
+        "So do I call 911 now",
+    ],
+)
+def test_questions_without_their_question_mark_do_not_confirm(text: str) -> None:
+    assert is_unconfirmed(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "j'ai appelé le 911",
+        "les cells sont dans les sacs, je les ai pas regardés",
+        "Police is on the way!",
+        "quand j'ai appelé le 911 ils m'ont dit qu'une patrouille s'en venait",
+        "have called 911 already",
+        "what a morning, the police is on its way",
+        "le patrouilleur est parti avec la trousse, rendez-vous demain au poste",
+    ],
+)
+def test_plain_statements_can_confirm(text: str) -> None:
+    assert not is_unconfirmed(text)
+
+
+async def test_question_without_its_mark_is_not_taken_for_a_confirmation(
+    pipeline: SafeInterpreter,
+) -> None:
+    for text in (
+        "is the officer supposed to take the kit",
+        "est-ce que le policier prend la trousse",
+    ):
+        assert (await pipeline.parse(text)).intent != CONFIRM_KIT_COLLECTED
 
 
 async def test_pipeline_end_to_end(pipeline: SafeInterpreter) -> None:
