@@ -534,8 +534,13 @@ def _confirm(
 ) -> list[Effect]:
     """A typed confirmation: never recorded as such, answered with the button that records it."""
     language = state.language
-    if current is None or state.incident_id is None:
+    if current is None:
         return [_start_offer(protocol, state)]
+    if state.incident_id is None:  # choosing the school or real/drill: nothing to record yet
+        return [
+            Say(protocol.text("confirm.not_open", language)),
+            _pending(protocol, state, current),
+        ]
     step_id = {
         "confirm_911_called": "call911",
         "confirm_devices_secured": "devices",

@@ -556,6 +556,23 @@ def test_typed_confirmations_only_offer_a_button(
     assert expected.replace("0:", "42:") in data
 
 
+@pytest.mark.parametrize("schools", [(NORD,), (NORD, WEST)])
+@pytest.mark.parametrize("intent", ["confirm_911_called", "confirm_devices_secured"])
+def test_a_confirmation_while_the_incident_is_being_opened_keeps_to_the_question(
+    protocol: Protocol, intent: str, schools: tuple[SchoolRef, ...]
+) -> None:
+    walk = Walk(protocol)
+    walk(StartIncident(schools))
+    before = walk.state
+    walk(said("j'ai appelé le 911", intent))
+    assert walk.state == before
+    assert "The incident is not open yet" in walk.text()
+    # The question being answered, with its buttons; not an offer to open another incident.
+    assert walk.buttons() == (
+        ["École du Nord", "West High"] if len(schools) > 1 else ["Real situation", "Drill"]
+    )
+
+
 def test_a_confirmation_already_recorded_says_when(protocol: Protocol) -> None:
     walk = Walk(protocol)
     walk.to("waiting")
