@@ -83,8 +83,13 @@ async def _keep_in_sync(runtime: Runtime, stop: asyncio.Event) -> None:
         except Exception as error:  # tried again at the next round
             log.warning("could not check the wake-ups: %s", error)
             continue
-        if created or removed:
+        if created:
             log.warning("wake-ups resynced: %d restored, %d obsolete removed", created, removed)
+        elif removed:
+            # Only jobs of chains that are over: a reminder that crossed its chain's stop
+            # stores its next wake-up again. Nothing is lost (that wake-up would find the
+            # chain over); tidied up here, not a problem to report.
+            log.info("wake-ups resynced: %d obsolete removed", removed)
 
 
 async def serve(runtime: Runtime, stop: asyncio.Event, poll_timeout: int = 25) -> None:
