@@ -86,9 +86,9 @@ async def _keep_in_sync(runtime: Runtime, stop: asyncio.Event) -> None:
         if created:
             log.warning("wake-ups resynced: %d restored, %d obsolete removed", created, removed)
         elif removed:
-            # Only jobs of chains that are over: a reminder that crossed its chain's stop
-            # stores its next wake-up again. Nothing is lost (that wake-up would find the
-            # chain over); tidied up here, not a problem to report.
+            # Only jobs of chains that are over (e.g. a reminder that crossed its chain's stop
+            # stored its next wake-up again, or a cancel failed while the job store was out of
+            # reach). Nothing is lost: such a wake-up finds the chain over. Tidied up here.
             log.info("wake-ups resynced: %d obsolete removed", removed)
 
 
