@@ -9,7 +9,6 @@ import signal
 import sys
 
 import click
-from sqlalchemy.engine import make_url
 
 from bot.clock import SystemClock
 from bot.commands import load_settings, with_runtime
@@ -22,13 +21,10 @@ from dashboard.clock import ShiftedClock
 from dashboard.options import DashboardOptions, dashboard_secret
 from nlu.cli import nlu as nlu_commands
 from storage.crypto import KeyRing, generate_key
+from storage.database import safe_url
 from storage.models import Base, Role
 from storage.repositories import Enrollment, Schools
 from storage.rotation import Progress, RotationError, rotate_keys
-
-
-def _safe_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
 
 
 @click.group()
@@ -55,7 +51,7 @@ def init() -> None:
     async def work(runtime: Runtime) -> None:
         added, updated = await runtime.prepare_database()
         total = len(runtime.settings.config.schools)
-        click.echo(f"Database ready: {_safe_url(runtime.settings.env.database_url)}")
+        click.echo(f"Database ready: {safe_url(runtime.settings.env.database_url)}")
         click.echo(f"Schools: {total} in config.yml ({added} added, {updated} updated)")
 
     with_runtime(work)

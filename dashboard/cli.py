@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 import click
 
 from bot.commands import with_runtime
@@ -11,8 +9,6 @@ from bot.runtime import Runtime
 from dashboard.links import LINK_TTL, LinkRefused, issue_login_link
 from dashboard.options import DashboardOptions
 from storage.repositories import Roster
-
-T = TypeVar("T")
 
 
 @click.group()

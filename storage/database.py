@@ -8,7 +8,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event, make_url
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import URL, Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -109,10 +109,15 @@ class DatabaseUnreachable(Exception):
     credentials refused, a SQLite file that cannot be opened."""
 
 
+def safe_url(url: str | URL) -> str:
+    """A database URL fit to show: its password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 async def check_connection(engine: AsyncEngine) -> None:
     """Connect once, so that a database out of reach is said plainly before any work starts
     (the message names the URL, without its password, and the driver's reason)."""
-    url = make_url(engine.url).render_as_string(hide_password=True)
+    url = safe_url(engine.url)
     try:
         async with engine.connect():
             pass
