@@ -84,6 +84,7 @@ async def test_demoted_confirmation_below_threshold_is_fallback() -> None:
     [
         "qu'est-ce que je dis au 911",
         "est-ce que le policier prend la trousse",
+        "est-ce assez grave pour le 911",
         "le policier doit-il prendre la trousse",
         "on appelle-tu la police",
         "ok pis faut tu appeler le 911",
