@@ -28,6 +28,16 @@ _NOT_YET: Final = re.compile(
     r"|\bnot yet\b|\byet\b|\bencore pas\b|\bstill (?:waiting|not|no)\b|\battends? encore\b"
 )
 _QUESTION: Final = re.compile(r"\?\s*\W*$")
+# What the speaker is about to do is not done yet: "je vais appeler le 911", "I'll bag the
+# phones", "about to hand over the kit" (first person only: "la police va venir" confirms).
+_ABOUT_TO: Final = re.compile(
+    r"\b(?:je vais|j vais|jvais|vais|m en vais|je m apprete a|je suis sur le point d"
+    r"|i m going to|im going to|i am going to|i m gonna|im gonna|i ll|i will|i am about to"
+    r"|i m about to|im about to)"
+    r" (?:\w+ ){0,2}?(?:appel\w*|call\w*|telephon\w*|phone|ring|dial\w*|compos\w*|mettre"
+    r"|put|bag\w*|ensach\w*|seal\w*|scell\w*|ramass\w*|confisqu\w*|take|prendre|remettre"
+    r"|donner|give|hand\w*)\b"
+)
 # Questions typed without their question mark: an interrogative opening (after a filler like
 # "ok" or "pis"), on the folded text. Openings that also start statements are left out: "quand
 # j'ai appelé le 911, ils ont dit..." and "have called 911 already" do confirm.
@@ -50,12 +60,13 @@ _INVERSION: Final = re.compile(r"\w-(?:t-)?(?:je|tu|il|elle|on|ils|elles)\b", re
 
 
 def is_unconfirmed(text: str) -> bool:
-    """Whether a message asks a question (with or without its question mark) or says "not
-    yet", so it cannot confirm a step."""
+    """Whether a message asks a question (with or without its question mark), says "not
+    yet" or says what the speaker is about to do, so it cannot confirm a step."""
     folded = fold(text)
     return bool(
         _QUESTION.search(text.strip())
         or _NOT_YET.search(folded)
+        or _ABOUT_TO.search(folded)
         or _ASKING.search(folded)
         or _INVERSION.search(text)
     )

@@ -93,9 +93,15 @@ async def test_demoted_confirmation_below_threshold_is_fallback() -> None:
         "who takes the kit",
         "should I put the phones in the bags",
         "So do I call 911 now",
+        # what the speaker is about to do
+        "je vais appeler le 911 dans 2 min",
+        "j'vais caller la police",
+        "I'm going to call 911 after this",
+        "I'll bag the phones",
+        "je vais remettre la trousse au patrouilleur",
     ],
 )
-def test_questions_without_their_question_mark_do_not_confirm(text: str) -> None:
+def test_questions_and_what_is_about_to_be_done_do_not_confirm(text: str) -> None:
     assert is_unconfirmed(text)
 
 
@@ -109,6 +115,9 @@ def test_questions_without_their_question_mark_do_not_confirm(text: str) -> None
         "have called 911 already",
         "what a morning, the police is on its way",
         "le patrouilleur est parti avec la trousse, rendez-vous demain au poste",
+        "la police va venir",
+        "j'ai appelé le 911, je vais rester avec elle",
+        "I called 911, I'll stay with her",
     ],
 )
 def test_plain_statements_can_confirm(text: str) -> None:
