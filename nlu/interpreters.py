@@ -31,9 +31,8 @@ _QUESTION: Final = re.compile(r"\?\s*\W*$")
 # What the speaker is about to do is not done yet: "je vais appeler le 911", "I'll bag the
 # phones", "about to hand over the kit" (first person only: "la police va venir" confirms).
 _ABOUT_TO: Final = re.compile(
-    r"\b(?:je vais|j vais|jvais|vais|m en vais|je m apprete a|je suis sur le point d"
-    r"|i m going to|im going to|i am going to|i m gonna|im gonna|i ll|i will|i am about to"
-    r"|i m about to|im about to)"
+    r"\b(?:j?vais|je m apprete a|je suis sur le point d"
+    r"|i ?m (?:going to|gonna|about to)|i am (?:going to|about to)|i ll|i will)"
     r" (?:\w+ ){0,2}?(?:appel\w*|call\w*|telephon\w*|phone|ring|dial\w*|compos\w*|mettre"
     r"|put|bag\w*|ensach\w*|seal\w*|scell\w*|ramass\w*|confisqu\w*|take|prendre|remettre"
     r"|donner|give|hand\w*)\b"
