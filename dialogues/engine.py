@@ -65,9 +65,11 @@ def step(protocol: Protocol, state: State, event: Event, now: datetime) -> Resul
         case StatusRequested():
             return state, _status(protocol, state)
         case HelpRequested():
-            return state, [Say(protocol.text("help.text", state.language), protect=False)]
+            help_text = Say(protocol.text("help.text", state.language), protect=False)
+            return state, [help_text, *_step_again(protocol, state)]
         case LanguageRequested(unknown=unknown) if unknown:
-            return state, [Say(protocol.text("lang.unknown", state.language, asked=unknown))]
+            refusal = Say(protocol.text("lang.unknown", state.language, asked=unknown))
+            return state, [refusal, *_step_again(protocol, state)]
         case LanguageRequested(language=language):
             return _language(protocol, state, language)
         case CancelRequested():
@@ -572,13 +574,15 @@ def _language(protocol: Protocol, state: State, language: str | None) -> Result:
     if language is None:
         language = "en" if state.language == "fr" else "fr"
     state = replace(state, language=language)
-    effects: list[Effect] = [
-        SetLanguage(language),
-        Say(protocol.text("lang.switched", language), protect=False),
-    ]
+    switched = Say(protocol.text("lang.switched", language), protect=False)
+    return state, [SetLanguage(language), switched, *_step_again(protocol, state)]
+
+
+def _step_again(protocol: Protocol, state: State) -> list[Effect]:
+    """The pending step shown again under a command's answer, its buttons at hand."""
     if state.step is not None and not protocol.step(state.step).terminal:
-        effects.append(_show(protocol, state))
-    return state, effects
+        return [_show(protocol, state)]
+    return []
 
 
 def _cancel_request(protocol: Protocol, state: State) -> Result:

@@ -435,11 +435,13 @@ def test_a_language_the_guide_does_not_speak_switches_nothing(protocol: Protocol
     """'/lang de' used to switch to the other language; '/lang anglais' from English, to French."""
     walk = Walk(protocol, language="en")
     walk.to("never")
+    step_shown = walk.says()[-1]
     effects = walk(language_request("<b>deutsch</b>"))
     assert walk.state.language == "en"
     assert not any(isinstance(e, SetLanguage) for e in effects)
-    assert "I speak only French and English" in walk.text()
-    assert "&lt;b&gt;deutsch&lt;/b&gt;" in walk.text()  # what was typed, escaped
+    assert "I speak only French and English" in walk.says()[0].text
+    assert "&lt;b&gt;deutsch&lt;/b&gt;" in walk.says()[0].text  # what was typed, escaped
+    assert walk.says()[-1] == step_shown  # and the pending step again, its buttons at hand
     walk(language_request("anglais"))
     assert walk.state.language == "en"
     french = Walk(protocol, language="fr")
@@ -453,6 +455,18 @@ def test_help_lists_the_commands(protocol: Protocol) -> None:
     walk(HelpRequested())
     for command in ("/incident", "/status", "/cancel", "/lang", "/help"):
         assert command in walk.text()
+    assert walk.buttons() == []  # no incident: nothing to show again
+
+
+def test_help_in_an_incident_shows_the_pending_step_again(protocol: Protocol) -> None:
+    """The help pushes the step's buttons up the screen; they come back under it."""
+    walk = Walk(protocol, language="fr")
+    walk.to("devices")
+    step_shown = walk.says()[-1]
+    walk(HelpRequested())
+    assert "/incident" in walk.says()[0].text
+    assert walk.says()[-1] == step_shown
+    assert walk.state.step == "devices"
 
 
 def test_school_names_are_escaped(protocol: Protocol) -> None:
