@@ -45,7 +45,8 @@ _FILLER = (
 )
 _ASKING: Final = re.compile(
     r"^" + _FILLER + r"(?:"
-    r"est ce|qu est ce|c est quoi|c est qui|quoi|comment|pourquoi|combien|qui (?!a |ai )"
+    r"est ce|qu est ce|c(?: est|est)? (?:quoi|qui|quel\w*)|quel\w*|quoi|comment|pourquoi|combien"
+    r"|qui (?!a |ai )"
     r"|ou (?:est|sont|je|j|on|mettre|va|vont)|lequel|laquelle|lesquels"
     r"|faut il|faut tu|faudrait il|faudrait tu|dois je|doit on|doit il|doit elle|devrais je"
     r"|devrait on|devrions nous|puis je|peut on|peux tu|pouvez vous"

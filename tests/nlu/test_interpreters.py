@@ -85,6 +85,8 @@ async def test_demoted_confirmation_below_threshold_is_fallback() -> None:
         "qu'est-ce que je dis au 911",
         "est-ce que le policier prend la trousse",
         "est-ce assez grave pour le 911",
+        "c quel numero de rappel que je donne au 911",
+        "quel numéro je donne au 911",
         "le policier doit-il prendre la trousse",
         "on appelle-tu la police",
         "ok pis faut tu appeler le 911",
