@@ -132,6 +132,19 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         negatable=False,
     ),
     _t(SUICIDE, r"\b(?:veut|veux|voulait) (?:plus|pu|pas) vivre", negatable=False),
+    # Said of oneself, at one remove: "everyone would be better off without her".
+    _t(
+        SUICIDE,
+        r"\b(?:serai[ts]?|seraient|serions|seriez) (?:tous |toutes )?(?:bien )?mieux"
+        r" sans (?:moi|elle|lui)\b|\bsont mieux sans moi\b|\bbetter off without me\b"
+        r"|\b(?:would|d|will|ll) (?:all )?be better off without (?:her|him)\b"
+        r"|\bbetter off if (?:i|she|he) (?:was|were) (?:dead|gone|not here|not around)",
+    ),
+    _t(
+        SUICIDE,
+        r"\b(?:veu[tx]|voudrai[st]|aimerai[st]|souhaite) (?:juste |seulement )?(?:d )?etre"
+        r" morte?s?\b|\bwish(?:es|ed)? (?:she|he|i) (?:was|were) (?:dead|never born)",
+    ),
     _t(
         SUICIDE,
         r"\blettre d adieu|\bmessage d adieu|\bgoodbye (?:note|letter|message|post)"
@@ -333,6 +346,13 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
     ),
     _t(MISSING, r"\b(?:fugue|fugu[ee]e?|fuguer|disparition|introuvables?)\b"),
     _t(MISSING, r"\b(?:la|le|les|l) (?:trouv|retrouv)\w* (?:plus|pu|nulle part|nowhere)"),
+    _t(
+        MISSING,
+        r"\b(?:on|je|j|nous|ils|elles|personne) (?:ne |n )?(?:la|le|les|l) (?:trouv|retrouv)\w*"
+        r" pas\b(?! (?:la|le|les|l|sa|son|ses) (?:photo|image|video|cell|telephone|fichier"
+        r"|message|trousse|sac))",
+        negatable=False,
+    ),
     _t(
         MISSING,
         r"\b(?:sai[st]|savons|savent|sachant) (?:pas |plus |pu )?(?:ou|o) (?:elle|il"
