@@ -44,6 +44,8 @@ _DOUBTS: Final = frozenset(
         " inquiete inquiet"
     )
 )
+_CONCESSIVE: Final = frozenset(_words("si if"))
+_EVEN: Final = frozenset(_words("meme even"))
 _NEGATION_WINDOW: Final = 4
 _WORD: Final = re.compile(r"[a-z0-9]+")
 
@@ -479,5 +481,13 @@ def _negated_words(words: list[str]) -> bool:
 
 
 def _doubted(before: str) -> bool:
-    """Whether the sentence so far voices a doubt, in which case a negation does not count."""
-    return any(word in _DOUBTS for word in _WORD.findall(before))
+    """Whether the sentence so far voices a doubt, in which case a negation does not count.
+
+    "même si" and "even if" concede rather than doubt: "j'appelle le 911 même si personne est
+    en danger?" says no one is in danger.
+    """
+    words = _WORD.findall(before)
+    return any(
+        word in _DOUBTS and not (word in _CONCESSIVE and index and words[index - 1] in _EVEN)
+        for index, word in enumerate(words)
+    )

@@ -86,6 +86,8 @@ def test_accents_case_stretching_and_typos(text: str) -> None:
         "nobody's in danger right now",
         "personne est en danger",
         "personne n'est en danger",
+        "j'appelle le 911 même si personne est en danger?",
+        "do I call 911 even if no one is in danger",
         "elle est pas en danger",
         "il n'y a aucun danger immédiat",
         "pas d'arme, pas de menace",
