@@ -365,7 +365,10 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         MISSING,
         r"\b(?:she|he|they|student|girl|boy|kid|child|teen|victim|daughter|son)"
         r"(?: s| is| has been| has gone| went| was| are| have been| is now| is still| s now)?"
-        r" (?:missing|gone missing|nowhere to be found|unaccounted for)\b",
+        r" (?:missing|gone missing|nowhere to be found|unaccounted for)\b"
+        # "he's missing practice", "she's missing class": missing something, not missing.
+        r"(?! (?:a|an|the|his|her|their|my|our|some|any|out|practice|class|classes|school"
+        r"|lunch|recess|homework|work|the bus|his bus|her bus|games?|courses?|cours)\b)",
     ),
     _t(MISSING, r"\bmissing (?:student|girl|boy|kid|child|teen)"),
     _t(MISSING, r"\b(?:ran|run|runs|running) (?:away|off)\b|\brunaway\b|\bdisappeared\b"),

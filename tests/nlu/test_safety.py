@@ -101,6 +101,8 @@ def test_accents_case_stretching_and_typos(text: str) -> None:
         "on la trouve pas la photo dans son cell",
         "je trouve pas le formulaire pour les parents",
         "the team is better off without him on the bench",
+        "can I tell the coach why he's missing practice tonight",
+        "she's missing class for the meeting with the officer",
         "elle est en larmes",
         "un adulte de l'école reste avec elle",
         "an adult should stay with her, she wants to go home",
