@@ -13,6 +13,7 @@ from nlu.rasa_client import FallbackInterpreter, RasaInterpreter
 from nlu.safety import SafetyNet
 from nlu.settings import NluSettings
 from nlu.types import (
+    ASK_NEXT_STEP,
     CONFIRM_INTENTS,
     DEFAULT_THRESHOLD,
     EMERGENCY,
@@ -55,6 +56,16 @@ _ASKING: Final = re.compile(
     r"|is (?:it|the|this|that|there)|are (?:we|the|they|you)|would|will (?:the|they|he|she|you)"
     r")\b"
 )
+# A short question closing a message, after what was done: "I called 911. Now what",
+# "les cells sont dans les sacs, c quoi la suite" (the question is what is asked).
+_CLAUSE_BREAK: Final = re.compile(r"[.!;,:\n]")
+_LAST_CLAUSE_WORDS: Final = 5
+_FOLLOW_UP: Final = re.compile(
+    r"^(?:(?:ok|pis|et|so|and|then|now|maintenant|la|bon)\s)*(?:what now|now what|what next"
+    r"|then what|next|la suite|(?:c|c est) quoi la suite|la suite c est quoi|quoi maintenant"
+    r"|on fait quoi|je fais quoi|maintenant"
+    r"|apres|after that|what s next|what do (?:i|we) do)$"
+)
 # French inversion ("dois-je", "le policier doit-il", "on appelle-tu"), on the text as typed.
 _INVERSION: Final = re.compile(r"\w-(?:t-)?(?:je|tu|il|elle|on|ils|elles)\b", re.IGNORECASE)
 
@@ -63,13 +74,25 @@ def is_unconfirmed(text: str) -> bool:
     """Whether a message asks a question (with or without its question mark), says "not
     yet" or says what the speaker is about to do, so it cannot confirm a step."""
     folded = fold(text)
+    last = _last_clause(folded)
     return bool(
         _QUESTION.search(text.strip())
         or _NOT_YET.search(folded)
         or _ABOUT_TO.search(folded)
         or _ASKING.search(folded)
         or _INVERSION.search(text)
+        or (len(last.split()) <= _LAST_CLAUSE_WORDS and _ASKING.search(last))
+        or _FOLLOW_UP.search(last)
     )
+
+
+def asks_what_next(text: str) -> bool:
+    """Whether a message closes on "now what" / "c quoi la suite": it asks for the next step."""
+    return bool(_FOLLOW_UP.search(_last_clause(fold(text))))
+
+
+def _last_clause(folded: str) -> str:
+    return _CLAUSE_BREAK.split(folded.rstrip(".!?;,: "))[-1].strip()
 
 
 class SafeInterpreter:
@@ -102,6 +125,8 @@ class SafeInterpreter:
                 else replace(parse, intent=EMERGENCY, confidence=1.0)
             )
         if parse.intent in CONFIRM_INTENTS and is_unconfirmed(text):
+            if asks_what_next(text):  # "I called 911. Now what": the question is the request
+                return replace(parse, intent=ASK_NEXT_STEP)
             return self._demote(parse)
         return parse
 

@@ -13,6 +13,7 @@ from nlu.rasa_client import FallbackInterpreter
 from nlu.settings import NluSettings
 from nlu.types import (
     ASK_CALL_911,
+    ASK_NEXT_STEP,
     CONFIRM_911_CALLED,
     CONFIRM_KIT_COLLECTED,
     DENY,
@@ -73,6 +74,24 @@ async def test_questions_and_not_yet_never_confirm(text: str) -> None:
     assert parse.confidence == 0.2
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I called 911 already. Now what",
+        "I called 911. now what?",
+        "ok les cells sont dans les sacs, c quoi la suite",
+        "j'ai appelé le 911, on fait quoi",
+        "le patrouilleur est parti avec la trousse. la suite?",
+    ],
+)
+async def test_done_then_now_what_asks_for_the_next_step(text: str) -> None:
+    """What was done, then "now what": the question is the request, not a confirmation."""
+    engine = FixedEngine(((CONFIRM_911_CALLED, 0.7), (ASK_CALL_911, 0.2), (DENY, 0.1)))
+    parse = await SafeInterpreter(engine).parse(text)
+    assert parse.intent == ASK_NEXT_STEP
+    assert parse.confidence == 0.7
+
+
 async def test_demoted_confirmation_below_threshold_is_fallback() -> None:
     engine = FixedEngine(((CONFIRM_911_CALLED, 0.9), (ASK_CALL_911, 0.06), (DENY, 0.04)))
     parse = await SafeInterpreter(engine).parse("j'ai appelé le 911?")
@@ -120,6 +139,8 @@ def test_questions_and_what_is_about_to_be_done_do_not_confirm(text: str) -> Non
         "la police va venir",
         "j'ai appelé le 911, je vais rester avec elle",
         "I called 911, I'll stay with her",
+        "j'ai appelé le 911, qui a dit qu'une patrouille s'en vient",
+        "I called 911, they are sending someone now",
     ],
 )
 def test_plain_statements_can_confirm(text: str) -> None:
