@@ -167,7 +167,13 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
     _t(
         SUICIDE,
         r"\b(?:want|wants|wanted|going|gonna|talk\w* about|think\w* about|plan\w*"
-        r"|threaten\w*|will|ll|about) (?:to )?(?:end it|die\b|be dead|not be here)",
+        r"|threaten\w*|will|ll|about) (?:to )?(?:end it|die\b|be dead)",
+    ),
+    # "wants to not be here"; but "the officer won't be here for a while" is only late.
+    _t(
+        SUICIDE,
+        r"\b(?:want|wants|wanted|going|gonna|talk\w* about|think\w* about|plan\w*"
+        r"|threaten\w*|about) (?:to )?not be here",
     ),
     _t(SUICIDE, r"\bnot (?:want|wanting) to (?:live|be alive|be here|exist)", negatable=False),
     _t(
