@@ -42,7 +42,9 @@ _ABOUT_TO: Final = re.compile(
 # "ok" or "pis"), on the folded text. Openings that also start statements are left out: "quand
 # j'ai appelé le 911, ils ont dit..." and "have called 911 already" do confirm.
 _FILLER = (
-    r"(?:(?:ok|okay|ok ben|bon|pis|puis|faque|fak|alors|donc|et|mais|so|and|but|hey|allo)\s)*"
+    r"(?:(?:ok|okay|ok ben|bon|pis|puis|faque|fak|alors|donc|et|mais|so|and|but|hey|allo"
+    r"|just checking|quick question|petite question|juste pour (?:savoir|verifier|etre sure?))"
+    r",?\s)*"
 )
 _ASKING: Final = re.compile(
     r"^" + _FILLER + r"(?:"
@@ -53,7 +55,8 @@ _ASKING: Final = re.compile(
     r"|devrait on|devrions nous|puis je|peut on|peux tu|pouvez vous"
     r"|what(?! a )|how(?! about)|why|who|whom|which|where|should|shall|must i|must we"
     r"|do (?:i|we|you|they)|does|can (?:i|we|you|the)|could (?:i|we|you)|may i|am i"
-    r"|is (?:it|the|this|that|there)|are (?:we|the|they|you)|would|will (?:the|they|he|she|you)"
+    r"|is (?:it|the|this|that|there|911)|are (?:we|the|they|you)|would"
+    r"|will (?:the|they|he|she|you)"
     r")\b"
 )
 # A short question closing a message, after what was done: "I called 911. Now what",

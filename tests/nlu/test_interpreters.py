@@ -106,6 +106,7 @@ async def test_demoted_confirmation_below_threshold_is_fallback() -> None:
         "est-ce assez grave pour le 911",
         "c quel numero de rappel que je donne au 911",
         "quel numéro je donne au 911",
+        "just checking, is 911 the right number for a sexting case",
         "le policier doit-il prendre la trousse",
         "on appelle-tu la police",
         "ok pis faut tu appeler le 911",
