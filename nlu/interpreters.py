@@ -69,6 +69,10 @@ _FOLLOW_UP: Final = re.compile(
     r"|on fait quoi|je fais quoi|maintenant"
     r"|apres|after that|what s next|what do (?:i|we) do)$"
 )
+# A message without a letter ("1", "3?", "14h") says nothing an engine can rank, except the
+# numbers that are words here: 911 and the radio's "10-4".
+_LETTER: Final = re.compile(r"[^\W\d_]")
+_NUMBER_WORDS: Final = re.compile(r"\b(?:9 ?1 ?1|10 4)\b")
 # French inversion ("dois-je", "le policier doit-il", "on appelle-tu"), on the text as typed.
 _INVERSION: Final = re.compile(r"\w-(?:t-)?(?:je|tu|il|elle|on|ils|elles)\b", re.IGNORECASE)
 
@@ -102,8 +106,9 @@ class SafeInterpreter:
     """The bot's pipeline: safety net first, then the engine, then the confirmation guard.
 
     When the net fires, the intent is `emergency` with confidence 1.0 and the engine's
-    ranking and entities are kept. A confirm_* intent on a question or a "not yet" gives
-    way to the best other intent of the ranking (or nlu_fallback below the threshold).
+    ranking and entities are kept. A message without a letter (other than 911 and "10-4") is
+    nlu_fallback. A confirm_* intent on a question or a "not yet" gives way to the best other
+    intent of the ranking (or nlu_fallback below the threshold).
     """
 
     def __init__(
@@ -127,6 +132,8 @@ class SafeInterpreter:
                 if parse.intent == EMERGENCY
                 else replace(parse, intent=EMERGENCY, confidence=1.0)
             )
+        if not _LETTER.search(text) and not _NUMBER_WORDS.search(fold(text)):
+            return replace(parse, intent=NLU_FALLBACK, confidence=0.0)
         if parse.intent in CONFIRM_INTENTS and is_unconfirmed(text):
             if asks_what_next(text):  # "I called 911. Now what": the question is the request
                 return replace(parse, intent=ASK_NEXT_STEP)

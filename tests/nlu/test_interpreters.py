@@ -92,6 +92,21 @@ async def test_done_then_now_what_asks_for_the_next_step(text: str) -> None:
     assert parse.confidence == 0.7
 
 
+@pytest.mark.parametrize(("text", "understood"), [("1", False), ("3 ?", False), ("14h", True)])
+async def test_a_bare_number_is_not_understood(text: str, understood: bool) -> None:
+    """ "1" typed at a step was answered with the legal text (ask_legal 0.41)."""
+    engine = FixedEngine((("ask_legal", 0.9), (ASK_CALL_911, 0.1)))
+    parse = await SafeInterpreter(engine).parse(text)
+    assert (parse.intent == "ask_legal") is understood
+    assert parse.ranking == engine.ranking
+
+
+@pytest.mark.parametrize("text", ["911", "9-1-1 ?", "10-4"])
+async def test_911_and_10_4_are_words(text: str) -> None:
+    engine = FixedEngine(((ASK_CALL_911, 0.8), ("affirm", 0.2)))
+    assert (await SafeInterpreter(engine).parse(text)).intent == ASK_CALL_911
+
+
 async def test_demoted_confirmation_below_threshold_is_fallback() -> None:
     engine = FixedEngine(((CONFIRM_911_CALLED, 0.9), (ASK_CALL_911, 0.06), (DENY, 0.04)))
     parse = await SafeInterpreter(engine).parse("j'ai appelé le 911?")
