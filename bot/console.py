@@ -58,11 +58,14 @@ class ConsoleChat:
         self.sent = 0
 
     def show(self, outcome: Outcome) -> None:
-        """Print the guide's answer; buttons get letters to type."""
+        """Print the guide's answer; buttons get letters to type, lettered on across its
+        messages (the step, then the button recording a 911 call: [a] and [b])."""
         if outcome.choice is not None:
             print(f"   {plain(outcome.choice.text)}", file=self.out)
+        fresh = True
         for say in outcome.replies:
-            self._say(say)
+            self._say(say, keep=not fresh)
+            fresh = fresh and not say.buttons
         self.out.flush()
 
     async def send(

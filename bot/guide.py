@@ -326,7 +326,7 @@ class Guide:
         assert self.interpreter is not None  # noqa: S101 - callers check
         parse = await self.interpreter.parse(text[:2000])
         entities = tuple((e.name, e.value) for e in parse.entities)
-        return UserSaid(text, parse.intent, round(parse.confidence, 3), entities)
+        return UserSaid(text, parse.intent, round(parse.confidence, 3), entities, parse.stated)
 
     async def media_deleted(self, member_id: int, kind: str) -> str:
         """Record that a file was deleted unseen; returns the warning to send."""

@@ -468,10 +468,19 @@ def _said(protocol: Protocol, state: State, event: UserSaid, now: datetime) -> R
             _show(protocol, state),
         ]
     if intent == "ask_next_step":
-        return state, [
+        effects: list[Effect] = [
             Say(protocol.text("answer.ask_next_step", language)),
             _show(protocol, state),
         ]
+        if (
+            event.stated == "confirm_911_called"
+            and state.incident_id is not None
+            and not state.stamp("call911")
+            and state.step != "call911"  # the step shown has the button already
+        ):
+            # "J'ai appelé le 911, on fait quoi?": the step, and the call's button under it.
+            effects.append(_offer_911(protocol, state))
+        return state, effects
     if intent in ANSWERED:
         answer = Say(protocol.text(f"answer.{intent}", language))
         if idle:
@@ -555,9 +564,7 @@ def _confirm(
             _pending(protocol, state, current),
         ]
     if step_id == "call911":
-        label = protocol.text("call911.called", language)
-        data = _callback(state, CONFIRM_911, "call911")
-        return [Say(protocol.text("confirm.call_911", language), ((Button(label, data),),))]
+        return [_offer_911(protocol, state)]
     if current.id != step_id:
         return [Say(protocol.text("confirm.later", language)), _pending(protocol, state, current)]
     if step_id == "devices":
@@ -568,6 +575,13 @@ def _confirm(
             rows = ((Button(label, _callback(state, current.id, str(int(count)))),), *rows)
         return [Say(protocol.text("confirm.devices", language), rows)]
     return [Say(protocol.text("confirm.kit", language), _buttons(protocol, state, current))]
+
+
+def _offer_911(protocol: Protocol, state: State) -> Say:
+    """The button that records a typed "I called 911", whatever the step."""
+    label = protocol.text("call911.called", state.language)
+    data = _callback(state, CONFIRM_911, "call911")
+    return Say(protocol.text("confirm.call_911", state.language), ((Button(label, data),),))
 
 
 def _language(protocol: Protocol, state: State, language: str | None) -> Result:

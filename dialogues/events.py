@@ -29,6 +29,8 @@ class UserSaid:
     intent: str | None = None
     confidence: float = 0.0
     entities: tuple[tuple[str, str], ...] = ()
+    # A confirmation stated on the way to the request ("I called 911. Now what").
+    stated: str | None = None
 
     def entity(self, name: str) -> str | None:
         """The first entity of this name, if any."""

@@ -102,6 +102,13 @@ def _last_clause(folded: str) -> str:
     return _CLAUSE_BREAK.split(folded.rstrip(".!?;,: "))[-1].strip()
 
 
+def _before_last_clause(text: str) -> str:
+    """The message without its last clause, as typed ("I called 911" of "I called 911. Now
+    what")."""
+    parts = _CLAUSE_BREAK.split(text.rstrip(".!?;,: "))
+    return " ".join(parts[:-1]).strip()
+
+
 class SafeInterpreter:
     """The bot's pipeline: safety net first, then the engine, then the confirmation guard.
 
@@ -135,8 +142,10 @@ class SafeInterpreter:
         if not _LETTER.search(text) and not _NUMBER_WORDS.search(fold(text)):
             return replace(parse, intent=NLU_FALLBACK, confidence=0.0)
         if parse.intent in CONFIRM_INTENTS and is_unconfirmed(text):
-            if asks_what_next(text):  # "I called 911. Now what": the question is the request
-                return replace(parse, intent=ASK_NEXT_STEP)
+            done = _before_last_clause(text)
+            if asks_what_next(text) and done and not is_unconfirmed(done):
+                # "I called 911. Now what": the question is the request; what was done, said.
+                return replace(parse, intent=ASK_NEXT_STEP, stated=parse.intent)
             return self._demote(parse)
         return parse
 

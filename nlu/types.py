@@ -82,13 +82,18 @@ class Entity:
 
 @dataclass(frozen=True, slots=True)
 class Parse:
-    """What an interpreter understood of one message; ranking is best first."""
+    """What an interpreter understood of one message; ranking is best first.
+
+    ``stated``: a confirmation the message makes on the way to its request ("I called 911.
+    Now what" is ask_next_step, stating confirm_911_called).
+    """
 
     text: str
     intent: str
     confidence: float
     ranking: tuple[tuple[str, float], ...]
     entities: tuple[Entity, ...]
+    stated: str | None = None
 
     def entity(self, name: str) -> str | None:
         """Return the value of the first entity with this name, if any."""

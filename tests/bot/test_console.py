@@ -8,8 +8,10 @@ from sqlalchemy import select
 
 from bot.console import ConsoleChat, ReadLine, local_member
 from bot.escalation import ACK_PREFIX
+from bot.guide import Outcome
 from bot.runtime import Runtime
-from dialogues.events import ButtonPressed
+from dialogues.effects import Button, Say
+from dialogues.events import ButtonPressed, UserSaid
 from storage.models import EventKind, Role, TimelineEvent
 from tests.conftest import add_member, fire_due
 
@@ -43,6 +45,21 @@ async def test_an_alert_arriving_mid_step_leaves_the_steps_letters_as_they_were(
     assert isinstance(no_danger, ButtonPressed)
     chat.show(await runtime.guide.handle(me, no_danger))
     assert "Never, at any time" in out.getvalue()
+
+
+def test_buttons_of_one_answer_are_lettered_on_across_its_messages(runtime: Runtime) -> None:
+    """The step, then the button recording a 911 call: two messages, [a] and [b]."""
+    out = io.StringIO()
+    chat = ConsoleChat(runtime.guide, runtime.escalator, out)
+    chat.show(Outcome([Say("old", ((Button("Old", "1:x:y"),),))]))
+    step = Say("Step", ((Button("Done", "1:victim:done"),),))
+    offer = Say("You called 911?", ((Button("I called 911", "1:confirm:call911"),),))
+    chat.show(Outcome([Say("Here is where we are"), step, offer]))
+    assert "[a] Done" in out.getvalue()
+    assert "[b] I called 911" in out.getvalue()
+    assert chat.event_for("a") == ButtonPressed("1:victim:done")
+    assert chat.event_for("b") == ButtonPressed("1:confirm:call911")
+    assert chat.event_for("c") == UserSaid("c")  # the earlier answer's button is gone
 
 
 def lines(*typed: str) -> ReadLine:

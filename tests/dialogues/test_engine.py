@@ -587,6 +587,36 @@ def test_a_confirmation_while_the_incident_is_being_opened_keeps_to_the_question
     )
 
 
+def test_called_911_now_what_shows_the_step_and_the_button_that_records_the_call(
+    protocol: Protocol,
+) -> None:
+    walk = Walk(protocol)
+    walk.to("victim")
+    step_shown = walk.says()[-1]
+    text = "I called 911 already. Now what"
+    walk(UserSaid(text, "ask_next_step", 0.7, (), stated="confirm_911_called"))
+    assert step_shown in walk.says()
+    assert walk.says()[-1].buttons[0][0].data == "42:confirm:call911"
+    assert walk.state.stamp("call911") is None  # recorded only on the button
+    walk(ButtonPressed("42:confirm:call911"))
+    assert walk.state.stamp("call911") is not None
+    assert walk.state.step == "victim"  # the step still to do
+
+
+@pytest.mark.parametrize(
+    ("step", "stated"),
+    [("call911", "confirm_911_called"), ("waiting", "confirm_911_called"), ("victim", None)],
+)
+def test_now_what_without_a_911_call_to_record_shows_the_step_only(
+    protocol: Protocol, step: str, stated: str | None
+) -> None:
+    walk = Walk(protocol)
+    walk.to(step)
+    walk(UserSaid("now what", "ask_next_step", 0.7, (), stated=stated))
+    assert [s.buttons for s in walk.says()][-1] == walk.says()[1].buttons  # the step's own
+    assert "42:confirm:call911" not in [b.data for s in walk.says() for r in s.buttons for b in r]
+
+
 def test_a_confirmation_already_recorded_says_when(protocol: Protocol) -> None:
     walk = Walk(protocol)
     walk.to("waiting")

@@ -90,6 +90,17 @@ async def test_done_then_now_what_asks_for_the_next_step(text: str) -> None:
     parse = await SafeInterpreter(engine).parse(text)
     assert parse.intent == ASK_NEXT_STEP
     assert parse.confidence == 0.7
+    assert parse.stated == CONFIRM_911_CALLED  # the bot offers the button that records it
+
+
+@pytest.mark.parametrize(
+    "text", ["j'ai pas encore appelé le 911, on fait quoi", "now what", "should I call? now what"]
+)
+async def test_now_what_after_no_statement_states_nothing(text: str) -> None:
+    engine = FixedEngine(((CONFIRM_911_CALLED, 0.7), (ASK_CALL_911, 0.2), (DENY, 0.1)))
+    parse = await SafeInterpreter(engine, threshold=0.1).parse(text)
+    assert parse.intent != CONFIRM_911_CALLED
+    assert parse.stated is None
 
 
 @pytest.mark.parametrize(("text", "understood"), [("1", False), ("3 ?", False), ("14h", True)])
