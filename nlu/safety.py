@@ -277,6 +277,18 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"|spread)",
     ),
     _t(SEXTORTION, r"\b(?:pay|paie|paye) (?:up )?(?:or|sinon|ou bien)\b|\b(?:ransom|rancon)\b"),
+    # "asking the boy for $500", "demande à la fille 200$": a sum of money asked of someone.
+    _t(
+        SEXTORTION,
+        r"\b(?:demand|exig|reclam|ask|want)\w* (?:\w+ ){0,4}?(?:for )?(?:\d+ ?(?:\$|dollars"
+        r"|piasses|piastres|bucks)|\$ ?\d+)",
+    ),
+    _t(
+        SEXTORTION,
+        r"\b(?:or|or else|otherwise|unless) (?:he|she|they|someone|somebody|the guy|it)"
+        r"(?: ll| will| is going to| are going to| gets)? (?:leak|post|publish|release|expose"
+        r"|spread|(?:send|share)s? (?:it|them|(?:the|his|her|their) " + _MEDIA + r")\b)",
+    ),
     # An adult soliciting a student.
     _t(
         ADULT,
