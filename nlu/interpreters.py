@@ -37,6 +37,10 @@ _ABOUT_TO: Final = re.compile(
     r" (?:\w+ ){0,2}?(?:appel\w*|call\w*|telephon\w*|phone|ring|dial\w*|compos\w*|mettre"
     r"|put|bag\w*|ensach\w*|seal\w*|scell\w*|ramass\w*|confisqu\w*|take|prendre|remettre"
     r"|donner|give|hand\w*)\b"
+    # the step itself, named by a pronoun: "j'vais le faire dans 5 min", "I'll do it now"
+    r"|\b(?:j?vais|je m apprete a|je suis sur le point d) (?:(?:le|la|les|l|y) faire|faire ca)\b"
+    r"|\b(?:i ?m (?:going to|gonna|about to)|i am (?:going to|about to)|i ll|i will)"
+    r" do (?:it|that|this)\b"
 )
 # Questions typed without their question mark: an interrogative opening (after a filler like
 # "ok" or "pis"), on the folded text. Openings that also start statements are left out: "quand

@@ -147,6 +147,8 @@ async def test_demoted_confirmation_below_threshold_is_fallback() -> None:
         "I'm going to call 911 after this",
         "I'll bag the phones",
         "je vais remettre la trousse au patrouilleur",
+        "j'vais le faire dans 5 min",
+        "I'll do it in a sec",
     ],
 )
 def test_questions_and_what_is_about_to_be_done_do_not_confirm(text: str) -> None:
@@ -166,6 +168,7 @@ def test_questions_and_what_is_about_to_be_done_do_not_confirm(text: str) -> Non
         "la police va venir",
         "j'ai appelé le 911, je vais rester avec elle",
         "I called 911, I'll stay with her",
+        "j'ai appelé le 911, je vais faire la grille",
         "j'ai appelé le 911, qui a dit qu'une patrouille s'en vient",
         "I called 911, they are sending someone now",
     ],
