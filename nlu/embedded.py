@@ -36,9 +36,12 @@ from nlu.types import DEFAULT_THRESHOLD, NLU_FALLBACK, Parse, decide
 logger = logging.getLogger(__name__)
 
 # Bump whenever features, model or preprocessing change: it invalidates cached models.
-MODEL_VERSION: Final = "1"
+MODEL_VERSION: Final = "2"
 DEFAULT_DATA_DIR: Final = Path(__file__).resolve().parent / "data"
 _LONG_NUMBER = re.compile(r"\b\d+(?:[ -]\d+)+\b|\b\d{4,}\b")
+# The radio's "10-4" (OK) is a word, not a number to blank like an event number ("EV-2026-777"
+# was read as affirm once "10-4" was trained as affirm).
+_TEN_FOUR = re.compile(r"(?<!\d )\b10 4\b(?! \d)")
 _HAS_WORD = re.compile(r"\w")
 # Words of any length (joual "y", "pis", "k") and the question mark, which tells questions.
 _TOKENS: Final = r"(?u)\b\w+\b|\?"
@@ -51,7 +54,7 @@ def default_cache_dir() -> Path:
 
 def prepare(text: str) -> str:
     """The text the classifier sees: folded, with event numbers and phone numbers blanked."""
-    return _LONG_NUMBER.sub(" 0000 ", fold(text))
+    return _LONG_NUMBER.sub(" 0000 ", _TEN_FOUR.sub("tenfour", fold(text)))
 
 
 class IntentModel:

@@ -103,6 +103,15 @@ async def test_entities_come_with_the_intent(embedded: EmbeddedInterpreter) -> N
     assert parse.entity(DEVICE_COUNT) == "3"
 
 
+async def test_the_radio_ok_is_a_word_and_event_numbers_stay_numbers(
+    embedded: EmbeddedInterpreter,
+) -> None:
+    """Blanked like any number, a trained "10-4" made "EV-2026-777" an affirm."""
+    assert (await embedded.parse("10-4")).intent == "affirm"
+    for number in ("EV-2026-777", "SQ-26-0042", "EV 2026 5551"):
+        assert (await embedded.parse(number)).intent != "affirm", number
+
+
 async def test_below_threshold_is_nlu_fallback(intent_model: IntentModel) -> None:
     strict = EmbeddedInterpreter(intent_model, threshold=0.999)
     parse = await strict.parse("hmm je sais pas trop")
