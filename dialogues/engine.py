@@ -6,6 +6,7 @@ It never sends, sleeps or reads the clock; the shell carries out the effects it 
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -43,6 +44,7 @@ START_BUTTON = "start"
 CANCEL_PREFIX = "cancel:"
 CANCEL_REASONS = ("mistake", "not_sexto")
 EVENT_NUMBER = re.compile(r"^(?=.*\d)[A-Za-z0-9][A-Za-z0-9 /_.#-]{0,39}$")
+EVENT_NUMBER_DIGITS = 4
 MAX_REASON = 500
 # /incident this soon after the last step shows that incident's summary again first: the
 # summary may never have arrived (a crash between saving the last step and sending it).
@@ -449,8 +451,17 @@ def _said(protocol: Protocol, state: State, event: UserSaid, now: datetime) -> R
         return _advance(protocol, state, current, spec, text, now, pressed=False)
     if current is not None and current.input == "event_number":
         # The whole message when it is a number; else the number the NLU found in a sentence.
-        number = text if EVENT_NUMBER.match(text) else (event.entity("event_number") or text)
-        if EVENT_NUMBER.match(number) and number != "911" and intent not in ANSWERED:
+        whole = EVENT_NUMBER.match(text) is not None
+        number = text if whole else (event.entity("event_number") or text)
+        # A message that is a number of some length is one, whatever the NLU made of it
+        # ("EV-2026-777" read as affirm); a short one ("ok 10-4") only if it was not answered.
+        digits = sum(c in string.digits for c in text)
+        plain_number = whole and digits >= EVENT_NUMBER_DIGITS
+        if (
+            EVENT_NUMBER.match(number)
+            and number != "911"
+            and (plain_number or intent not in ANSWERED)
+        ):
             state = replace(state, event_number=number)
             recorded = Say(protocol.text("event.recorded", language, number=number))
             skip = current.buttons[0]

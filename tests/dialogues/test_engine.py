@@ -642,6 +642,25 @@ def test_an_event_number_inside_a_sentence(protocol: Protocol) -> None:
     assert walk.state.step == "waiting"
 
 
+@pytest.mark.parametrize(
+    ("typed", "intent", "recorded"),
+    [
+        ("EV-2026-777", "affirm", "EV-2026-777"),  # an engine's misreading changes nothing
+        ("2026-104522", "nlu_fallback", "2026-104522"),
+        ("ok 10-4", "affirm", None),  # a short number answered as what it says
+        ("911", "ask_call_911", None),
+    ],
+)
+def test_a_typed_event_number_is_recorded_whatever_the_nlu_made_of_it(
+    protocol: Protocol, typed: str, intent: str, recorded: str | None
+) -> None:
+    walk = Walk(protocol)
+    walk.to("event_number")
+    walk(said(typed, intent))
+    assert walk.state.event_number == recorded
+    assert walk.state.step == ("waiting" if recorded else "event_number")
+
+
 def test_asking_to_start_offers_the_button(protocol: Protocol) -> None:
     walk = Walk(protocol)
     walk(said("I need to report a sexting case", "start_incident"))
