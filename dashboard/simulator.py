@@ -35,6 +35,7 @@ from dialogues.events import (
     LanguageRequested,
     StatusRequested,
     UserSaid,
+    language_request,
 )
 from dialogues.protocol import Protocol
 from storage.models import Delivery, Member, Role
@@ -221,24 +222,29 @@ class Simulator:
             await self._settle()
 
     async def say(self, text: str, language: str) -> None:
-        """Typed text, understood by the NLU like in Telegram."""
+        """Typed text, understood by the NLU like in Telegram; a command typed ("/help",
+        "/lang en") is that command, as in Telegram."""
         text = text.strip()[:2000]
         if not text:
             return
-        async with self.lock:
-            member_id = await self.member(language)
-            self._mine(text)
-            await self._show(await self.guide.handle(member_id, UserSaid(text)))
-            await self._settle()
+        event: Event = UserSaid(text)
+        if text.startswith("/"):
+            name, _, argument = text[1:].partition(" ")
+            name = name.split("@")[0].lower()
+            command = language_request(argument) if name == "lang" else COMMANDS.get(name)
+            event = command or event
+        await self._typed(text, event, language)
 
     async def command(self, name: str, language: str) -> None:
         """/status, /help, /lang or /cancel."""
         event = COMMANDS.get(name)
-        if event is None:
-            return
+        if event is not None:
+            await self._typed(f"/{name}", event, language)
+
+    async def _typed(self, text: str, event: Event, language: str) -> None:
         async with self.lock:
             member_id = await self.member(language)
-            self._mine(f"/{name}")
+            self._mine(text)
             await self._show(await self.guide.handle(member_id, event))
             await self._settle()
 

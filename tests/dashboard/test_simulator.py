@@ -147,6 +147,16 @@ async def test_commands_and_typed_text(trainer: Trainer) -> None:
     assert "Français" in await trainer.look() or "français" in trainer.page
 
 
+async def test_a_command_typed_in_the_text_box_is_that_command(trainer: Trainer) -> None:
+    """ "/help" typed was answered as text: the victim-support answer ("aide")."""
+    await trainer.post("/drill/say", text="/help")
+    assert "/incident" in await trainer.look()
+    await trainer.post("/drill/say", text="/lang fr")
+    assert "je vous parle maintenant en français" in await trainer.look()
+    await trainer.post("/drill/say", text="/lang de")
+    assert "Je ne parle que français et anglais" in await trainer.look()
+
+
 async def test_only_the_offered_fast_forwards(trainer: Trainer) -> None:
     clock = trainer.runtime.clock
     assert isinstance(clock, ShiftedClock)
