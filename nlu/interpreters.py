@@ -68,7 +68,7 @@ _ASKING: Final = re.compile(
 _CLAUSE_BREAK: Final = re.compile(r"[.!;,:\n]")
 _LAST_CLAUSE_WORDS: Final = 5
 _FOLLOW_UP: Final = re.compile(
-    r"^(?:(?:ok|pis|et|so|and|then|now|maintenant|la|bon)\s)*(?:what now|now what|what next"
+    r"^" + _FILLER + r"(?:(?:then|now|maintenant|la)\s)*(?:what now|now what|what next"
     r"|then what|next|la suite|(?:c|c est) quoi la suite|la suite c est quoi|quoi maintenant"
     r"|on fait quoi|je fais quoi|maintenant"
     r"|apres|after that|what s next|what do (?:i|we) do)$"
@@ -102,15 +102,19 @@ def asks_what_next(text: str) -> bool:
     return bool(_FOLLOW_UP.search(_last_clause(fold(text))))
 
 
+def _clauses(text: str) -> list[str]:
+    """A message cut at its clause breaks, its final punctuation left out."""
+    return _CLAUSE_BREAK.split(text.rstrip(".!?;,: "))
+
+
 def _last_clause(folded: str) -> str:
-    return _CLAUSE_BREAK.split(folded.rstrip(".!?;,: "))[-1].strip()
+    return _clauses(folded)[-1].strip()
 
 
 def _before_last_clause(text: str) -> str:
     """The message without its last clause, as typed ("I called 911" of "I called 911. Now
     what")."""
-    parts = _CLAUSE_BREAK.split(text.rstrip(".!?;,: "))
-    return " ".join(parts[:-1]).strip()
+    return " ".join(_clauses(text)[:-1]).strip()
 
 
 class SafeInterpreter:
