@@ -182,6 +182,14 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"|burn\w*|starv\w*) " + _SELF,
     ),
     _t(SUICIDE, r"\bself ?(?:harm\w*|injur\w*|mutilat\w*)"),
+    # Wounds made on one's own body: "elle s'est scratchée les bras avec un compas".
+    _t(
+        SUICIDE,
+        r"\bs (?:est|etait) (?:scratche|grafigne|griffe|entaille|taillade|brule|lacere)e?s?"
+        r" (?:les |le |la |ses |son |sa )?(?:bras|poignets?|cuisses?|jambes?|ventre|peau)\b"
+        r"|\b(?:cut|cuts|cutting|slash\w*|carv\w*|scratch\w*) (?:on )?(?:her|his|their|my)"
+        r" (?:own )?(?:arms|wrists?|thighs?)\b",
+    ),
     _t(
         SUICIDE,
         r"\b(?:est|monte|montee|montes|is|went|climbed) (?:sur|on|up on) (?:le|the) "
@@ -288,6 +296,16 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"\b(?:or|or else|otherwise|unless) (?:he|she|they|someone|somebody|the guy|it)"
         r"(?: ll| will| is going to| are going to| gets)? (?:leak|post|publish|release|expose"
         r"|spread|(?:send|share)s? (?:it|them|(?:the|his|her|their) " + _MEDIA + r")\b)",
+    ),
+    # "pay 500$ or her nudes go to all her followers": money asked, or the pictures go out.
+    _t(
+        SEXTORTION,
+        r"(?:\b(?:pay|pays|paie|paye|payer|money|argent|cash|gift ?cards?|cartes? cadeaux?)\b"
+        r"|\d+ ?(?:\$|dollars|piasses|piastres|bucks)|\$ ?\d+).{0,60}?\b(?:or|or else"
+        r"|otherwise|sinon|ou sinon|ou bien|ou) (?:her|his|their|the|your|ses|sa|son|les|tes|ta"
+        r"|ton|leurs) (?:\w+ )?" + _MEDIA + r" (?:go|goes|get|gets|will|are going|is going"
+        r"|gonna|end up|vont|va|seront|sera|s en vont|finissent|finiront|se retrouvent"
+        r"|se retrouveront)\b",
     ),
     # An adult soliciting a student.
     _t(
@@ -408,6 +426,12 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"|\bleft (?:the )?school without",
     ),
     # Immediate danger, said as such.
+    _t(
+        DANGER,
+        r"\b(?:elle|il|ca|ils|elles|poignets?|bras) saignen?t?\b(?! (?:pas|plus|pu)\b)"
+        r"|\b(?:is|s|are|re|still|keeps|kept|started|start) bleeding\b"
+        r"|\bbleeding (?:a lot|heavily|badly|everywhere)\b",
+    ),
     _t(DANGER, r"\b(?:en|in) danger\b|\bdanger (?:immediat|imminent)|\bimmediate danger"),
     _t(DANGER, r"\b(?:pas|plus|pu) en securite\b|\bnot safe\b|\bunsafe\b", negatable=False),
 )
