@@ -41,6 +41,8 @@ _ABOUT_TO: Final = re.compile(
     r"|\b(?:j?vais|je m apprete a|je suis sur le point d) (?:(?:le|la|les|l|y) faire|faire ca)\b"
     r"|\b(?:i ?m (?:going to|gonna|about to)|i am (?:going to|about to)|i ll|i will)"
     r" do (?:it|that|this)\b"
+    # said to take the step on, not that it is taken: "ok will do", "je m'en occupe"
+    r"|\bwill do\b|\b(?:je m en|on s en) occupe\b"
 )
 # Questions typed without their question mark: an interrogative opening (after a filler like
 # "ok" or "pis"), on the folded text. Openings that also start statements are left out: "quand

@@ -149,6 +149,11 @@ async def test_demoted_confirmation_below_threshold_is_fallback() -> None:
         "je vais remettre la trousse au patrouilleur",
         "j'vais le faire dans 5 min",
         "I'll do it in a sec",
+        # the step taken on, not taken
+        "ok will do",
+        "911, will do right away",
+        "le 911? je m'en occupe",
+        "on s'en occupe tout de suite",
     ],
 )
 def test_questions_and_what_is_about_to_be_done_do_not_confirm(text: str) -> None:
@@ -171,6 +176,7 @@ def test_questions_and_what_is_about_to_be_done_do_not_confirm(text: str) -> Non
         "j'ai appelé le 911, je vais faire la grille",
         "j'ai appelé le 911, qui a dit qu'une patrouille s'en vient",
         "I called 911, they are sending someone now",
+        "je m'en suis occupé, le 911 est appelé",
     ],
 )
 def test_plain_statements_can_confirm(text: str) -> None:
