@@ -426,14 +426,15 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"|\bleft (?:the )?school without",
     ),
     # Immediate danger, said as such.
+    _t(DANGER, r"\b(?:en|in) danger\b|\bdanger (?:immediat|imminent)|\bimmediate danger"),
+    _t(DANGER, r"\b(?:pas|plus|pu) en securite\b|\bnot safe\b|\bunsafe\b", negatable=False),
+    # A student bleeding now ("ça saigne encore"); "elle saigne plus" is over.
     _t(
         DANGER,
-        r"\b(?:elle|il|ca|ils|elles|poignets?|bras) saignen?t?\b(?! (?:pas|plus|pu)\b)"
+        r"\b(?:elle|il|ca|ils|elles|poignets?|bras) saign(?:e|ent)\b(?! (?:pas|plus|pu)\b)"
         r"|\b(?:is|s|are|re|still|keeps|kept|started|start) bleeding\b"
         r"|\bbleeding (?:a lot|heavily|badly|everywhere)\b",
     ),
-    _t(DANGER, r"\b(?:en|in) danger\b|\bdanger (?:immediat|imminent)|\bimmediate danger"),
-    _t(DANGER, r"\b(?:pas|plus|pu) en securite\b|\bnot safe\b|\bunsafe\b", negatable=False),
 )
 
 # Strong words matched with one typo (insertion, deletion, substitution, transposition).
