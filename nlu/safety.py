@@ -125,7 +125,7 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
     _t(SUICIDE, r"\bidees? (?:noires?|suicidaires?|de mort)"),
     _t(
         SUICIDE,
-        r"\b(?:plus|pu|pas|aucune?) (?:envie|gout|raison|le gout|la force) de vivre",
+        r"\b(?:plus|pu|pas|aucune?) (?:d |de )?(?:envie|gout|raison|le gout|la force) de vivre",
         negatable=False,
     ),
     _t(
@@ -410,8 +410,10 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
     _t(MISSING, r"\b(?:ran|run|runs|running) (?:away|off)\b|\brunaway\b|\bdisappeared\b"),
     _t(
         MISSING,
-        r"\b(?:can not|cannot|could not|can t|unable to) (?:find|locate|reach) (?:her|him"
-        r"|them|the student|the kid|the girl|the boy)\b",
+        # "if they can't reach him" is a worry, not a fact
+        r"(?<!\bif )(?<!\bif they )(?<!\bif we )(?<!\bif i )(?<!\bif you )(?<!\bif she )"
+        r"(?<!\bif he )\b(?:can not|cannot|could not|can t|unable to) (?:find|locate|reach)"
+        r" (?:her|him|them|the student|the kid|the girl|the boy)\b",
     ),
     _t(
         MISSING,

@@ -50,6 +50,8 @@ NET = SafetyNet()
         ("elle s'est grafignée les poignets jusqu'au sang", SUICIDE),
         ("il saigne beaucoup du bras", DANGER),
         ("she's still bleeding", DANGER),
+        ("il dit qu'il a plus de raison de vivre", SUICIDE),
+        ("we can't reach him since this morning", MISSING),
         ("un homme de 35 ans lui demande des photos", ADULT),
         ("a grown man keeps texting her for pics", ADULT),
         ("un prof lui a demandé des nudes", ADULT),
@@ -137,6 +139,7 @@ def test_accents_case_stretching_and_typos(text: str) -> None:
         "should the school pay for the taxi or the parents",
         "can I keep the phone or the pics go with the kit?",
         "est-ce que l'école paie le taxi ou ses parents vont venir",
+        "his mom will panic if she can't reach him tonight, can he keep his phone",
     ],
 )
 def test_quiet_on_protocol_talk_and_negations(text: str) -> None:
