@@ -51,6 +51,8 @@ _WORD: Final = re.compile(r"[a-z0-9]+")
 
 _SELF = r"(?:him|her|my|them|your|our|one)sel(?:f|ves)"
 _PRONOUN_OBJ = r"(?:le |la |les |l |te |me |lui |leur |vous )?"
+# "menace de venir le poignarder", "va aller la battre"
+_COMING = r"(?:venir |aller |revenir |passer )?"
 _ADULT_SUBJECT = (
     r"(?:\b(?:un |une |an |a |some )(?:adulte|adult|homme|man|femme|woman|monsieur|inconnu"
     r"|inconnue|stranger|majeur)\b|\b(?:old|older|grown|vieux|vieil) (?:man|men|guy|dude|gars"
@@ -198,12 +200,16 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
     # Threats of violence.
     _t(
         VIOLENCE,
-        r"\bmenac\w* (?:de |d )?" + _PRONOUN_OBJ + r"(?:tuer|frapper|battre|poignarder"
-        r"|tirer|casser|violer|planter|blesser|agresser|faire mal|descendre|attaquer|mort)",
+        r"\bmenac\w* (?:de |d )?"
+        + _COMING
+        + _PRONOUN_OBJ
+        + r"(?:tuer|frapper|battre|poignarder|tirer|casser|violer|planter|blesser|agresser"
+        r"|faire mal|descendre|attaquer|mort|tabasser)",
     ),
     _t(
         VIOLENCE,
         r"\b(?:va|vais|vont|allait|veut|veulent|voulait|menace de) "
+        + _COMING
         + _PRONOUN_OBJ
         + r"(?:tuer|poignarder|descendre|planter|battre|tabasser|casser la gueule|violer"
         r"|frapper|attaquer|crisser une volee|sacrer une volee)",

@@ -33,6 +33,8 @@ NET = SafetyNet()
         ("elle souhaite être morte", SUICIDE),
         ("he says he wants to not be here anymore", SUICIDE),
         ("il menace de le tuer après l'école", VIOLENCE),
+        ("il menace de venir la battre à la sortie", VIOLENCE),
+        ("son ex va venir le planter", VIOLENCE),
         ("the boyfriend threatened to beat him up", VIOLENCE),
         ("un élève a un couteau dans son casier", WEAPON),
         ("someone said he'd bring a gun", WEAPON),
@@ -140,6 +142,7 @@ def test_accents_case_stretching_and_typos(text: str) -> None:
         "can I keep the phone or the pics go with the kit?",
         "est-ce que l'école paie le taxi ou ses parents vont venir",
         "his mom will panic if she can't reach him tonight, can he keep his phone",
+        "le policier va venir la rencontrer cet après-midi",
     ],
 )
 def test_quiet_on_protocol_talk_and_negations(text: str) -> None:
