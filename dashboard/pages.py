@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
@@ -36,6 +37,7 @@ class Query:
     kind: str = "all"
     sort: str = "opened_desc"
     page: int = 1
+    ignored: tuple[str, ...] = ()  # filters given with a value that cannot apply, by name
 
     def params(self, **changes: object) -> str:
         """The query string for these filters with some changed."""
@@ -59,26 +61,48 @@ def _day(text: str) -> date | None:
         return None
 
 
-def read_query(visit: Visit) -> tuple[Query, IncidentFilter]:
-    """The filters of the request, validated; dates are days in the display zone."""
+def read_query(visit: Visit, schools: Collection[str]) -> tuple[Query, IncidentFilter]:
+    """The filters of the request, validated; dates are days in the display zone.
+
+    A filter whose value cannot apply (a school the viewer cannot see, a date that is no date)
+    is left out and named in ``Query.ignored``, so that the page says so rather than showing a
+    list the viewer would take for filtered.
+    """
     params = visit.request.query_params
-    statuses = {s.value for s in IncidentStatus}
-    status = params.get("status", "")
-    start, end = _day(params.get("from", "")), _day(params.get("to", ""))
-    kind = params.get("kind", "all")
-    sort = params.get("sort", "opened_desc")
+    ignored: list[str] = []
+
+    def given(name: str, allowed: Collection[str], default: str = "") -> str:
+        value = params.get(name, "")
+        if value in allowed:
+            return value
+        if value:
+            ignored.append(name)
+        return default
+
+    def day(name: str) -> date | None:
+        text = params.get(name, "")
+        if text and _day(text) is None:
+            ignored.append(name)
+        return _day(text)
+
+    school = given("school", schools)
+    status = given("status", {s.value for s in IncidentStatus})
+    start, end = day("from"), day("to")
+    kind = given("kind", KINDS, "all")
+    sort = given("sort", SORTS, "opened_desc")
     try:
         number = min(max(int(params.get("page", "1")), 1), MAX_PAGE)
     except ValueError:
         number = 1
     query = Query(
-        school=params.get("school", "")[:40],
-        status=status if status in statuses else "",
+        school=school,
+        status=status,
         start=start.isoformat() if start else "",
         end=end.isoformat() if end else "",
-        kind=kind if kind in KINDS else "all",
-        sort=sort if sort in SORTS else "opened_desc",
+        kind=kind,
+        sort=sort,
         page=number,
+        ignored=tuple(ignored),
     )
     zone = visit.dashboard.zone
 
@@ -95,6 +119,11 @@ def read_query(visit: Visit) -> tuple[Query, IncidentFilter]:
     return query, wanted
 
 
+def filter_names(visit: Visit, query: Query) -> str:
+    """The ignored filters of a query, as the form labels them."""
+    return ", ".join(visit.t(f"filter.{name}") for name in query.ignored)
+
+
 async def school_names(session: AsyncSession) -> dict[str, str]:
     """Every school's name by id."""
     rows = await session.execute(select(School.id, School.name).order_by(School.name))
@@ -106,23 +135,24 @@ async def incidents(visit: Visit) -> Response:
     """The incidents the viewer may see, filtered, sorted and by pages."""
     dashboard = visit.dashboard
     me = visit.me
-    query, wanted = read_query(visit)
     async with dashboard.sessions() as session, session.begin():
+        names = await school_names(session)
+        visible = {k: v for k, v in names.items() if me.schools is None or k in me.schools}
+        query, wanted = read_query(visit, visible)
         register = me.register(session)
         rows, total = await register.search(
             wanted, query.sort, (query.page - 1) * PER_PAGE, PER_PAGE
         )
         counts = await register.status_counts(wanted)
-        names = await school_names(session)
         openers = await Roster(session).names(i.opened_by for i in rows if i.opened_by)
         await visit.audit(session, "view_incidents", data={"query": query.params()})
-    visible = {k: v for k, v in names.items() if me.schools is None or k in me.schools}
     pages = max(math.ceil(total / PER_PAGE), 1)
     language = visit.language
     protocol = dashboard.protocol
     return visit.render(
         "incidents.html",
         query=query,
+        ignored=filter_names(visit, query),
         rows=[
             {
                 "code": i.code,
@@ -226,10 +256,18 @@ async def report_pdf(visit: Visit) -> Response:
 async def export_csv(visit: Visit) -> Response:
     """The filtered incidents as CSV."""
     dashboard = visit.dashboard
-    query, wanted = read_query(visit)
+    me = visit.me
     async with dashboard.sessions() as session, session.begin():
-        rows = await visit.me.register(session).matching(wanted, query.sort)
         names = await school_names(session)
+        visible = {k: v for k, v in names.items() if me.schools is None or k in me.schools}
+        query, wanted = read_query(visit, visible)
+        if query.ignored:
+            return visit.message(
+                visit.t("error.bad_request"),
+                visit.t("filter.invalid", filters=filter_names(visit, query)),
+                400,
+            )
+        rows = await me.register(session).matching(wanted, query.sort)
         openers = await Roster(session).names(i.opened_by for i in rows if i.opened_by)
         await visit.audit(
             session, "export_csv", data={"query": query.params(page=""), "count": len(rows)}
@@ -247,21 +285,19 @@ async def statistics(visit: Visit) -> Response:
     """Delays, counts per school and month, and outcomes, as SVG charts."""
     dashboard = visit.dashboard
     t = visit.t
-    query, wanted = read_query(visit)
-    if "kind" not in visit.request.query_params:
-        query = Query(query.school, query.status, query.start, query.end, "real", query.sort)
-        wanted = IncidentFilter(
-            wanted.school_id, wanted.status, wanted.opened_from, wanted.opened_before, False
-        )
+    me = visit.me
     async with dashboard.sessions() as session, session.begin():
-        register = visit.me.register(session)
+        names = await school_names(session)
+        visible = {k: v for k, v in names.items() if me.schools is None or k in me.schools}
+        query, wanted = read_query(visit, visible)
+        if "kind" not in visit.request.query_params:
+            query = replace(query, kind="real")
+            wanted = replace(wanted, drill=False)
+        register = me.register(session)
         rows = await register.matching(wanted)
         acks = await register.acknowledgements(i.id for i in rows)
-        names = await school_names(session)
         await visit.audit(session, "view_statistics", data={"query": query.params(page="")})
     figures = compute(rows, acks, dashboard.zone, names)
-    me = visit.me
-    visible = {k: v for k, v in names.items() if me.schools is None or k in me.schools}
 
     def count(value: float) -> str:
         return f"{value:g}"
@@ -283,6 +319,7 @@ async def statistics(visit: Visit) -> Response:
     return visit.render(
         "statistics.html",
         query=query,
+        ignored=filter_names(visit, query),
         figures=figures,
         charts=charts,
         shown=duration,

@@ -106,6 +106,14 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
     "filter.any": {"fr": "Tous", "en": "Any"},
     "filter.apply": {"fr": "Filtrer", "en": "Filter"},
     "filter.reset": {"fr": "Réinitialiser", "en": "Reset"},
+    "filter.ignored": {
+        "fr": "Valeur non valide, filtre ignoré : {filters}.",
+        "en": "Value not valid, filter ignored: {filters}.",
+    },
+    "filter.invalid": {
+        "fr": "Valeur de filtre non valide : {filters}. Rien n'a été exporté.",
+        "en": "Filter value not valid: {filters}. Nothing was exported.",
+    },
     "kind.real": {"fr": "réel", "en": "real"},
     "kind.drill": {"fr": "exercice", "en": "drill"},
     "kind.all": {"fr": "réels et exercices", "en": "real and drills"},

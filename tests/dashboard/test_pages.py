@@ -62,6 +62,45 @@ async def test_the_list_filters_by_school_status_kind_and_dates(
     ]
 
 
+async def test_a_filter_that_cannot_apply_is_named_not_silently_dropped(
+    client: httpx.AsyncClient, runtime: Runtime, world: World
+) -> None:
+    await sign_in(client, runtime, world.coordinator.id)
+    page = main_of((await client.get("/incidents?status=bogus&from=2026-13-45&kind=real")).text)
+    assert "Value not valid, filter ignored: Status, From." in page
+    assert "2 incident(s)" in page  # the valid filter (real incidents) still applies
+    # A school that does not exist would have shown an empty list under "Any" school.
+    page = main_of((await client.get("/incidents?school=nowhere")).text)
+    assert "filter ignored: School." in page
+    assert "3 incident(s)" in page
+    clean = main_of((await client.get("/incidents?school=nord&status=closed")).text)
+    assert "filter ignored" not in clean
+    stats = main_of((await client.get("/statistics?to=yesterday")).text)
+    assert "Value not valid, filter ignored: To." in stats
+    assert 'id="stat-total">2<' in stats
+
+
+async def test_a_professional_cannot_filter_on_a_school_outside_their_scope(
+    client: httpx.AsyncClient, runtime: Runtime, world: World
+) -> None:
+    officer = await add_member(runtime, Role.OFFICER, ("west",), 4001, "Officer", "fr")
+    await sign_in(client, runtime, officer.id)
+    page = main_of((await client.get("/incidents?school=nord")).text)
+    assert "Valeur non valide, filtre ignoré : École." in page
+    assert world.nord not in page
+
+
+async def test_the_csv_export_refuses_a_filter_that_cannot_apply(
+    client: httpx.AsyncClient, runtime: Runtime, world: World
+) -> None:
+    await sign_in(client, runtime, world.coordinator.id)
+    response = await client.get("/incidents.csv?kind=real&from=21/11/2026")
+    assert response.status_code == 400
+    assert "Filter value not valid: From. Nothing was exported." in response.text
+    assert "text/csv" not in response.headers["content-type"]
+    assert "export_csv" not in [a for a, _ in await audited(runtime)]
+
+
 async def test_the_list_sorts_and_has_pages(
     client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock
 ) -> None:
