@@ -200,6 +200,36 @@ async def test_pipeline_end_to_end(pipeline: SafeInterpreter) -> None:
     assert (await pipeline.parse("j'ai callé le 911")).intent == CONFIRM_911_CALLED
 
 
+async def test_a_confirmation_stands_only_when_the_second_opinion_reads_the_same() -> None:
+    second = FixedEngine((("greet", 0.68), (CONFIRM_911_CALLED, 0.19)))
+    rasa = SafeInterpreter(
+        FixedEngine(((CONFIRM_911_CALLED, 0.88), ("greet", 0.1))), second_opinion=second
+    )
+    parse = await rasa.parse("Hey there, it's the vice-principal.")
+    assert (parse.intent, parse.confidence) == ("greet", 0.68)
+
+    agreed = SafeInterpreter(
+        FixedEngine(((CONFIRM_911_CALLED, 0.9), (ASK_CALL_911, 0.1))),
+        second_opinion=FixedEngine(((CONFIRM_911_CALLED, 0.8), (ASK_CALL_911, 0.2))),
+    )
+    assert (await agreed.parse("j'ai appelé le 911")).intent == CONFIRM_911_CALLED
+
+
+async def test_two_different_confirmations_confirm_nothing() -> None:
+    rasa = SafeInterpreter(
+        FixedEngine(((CONFIRM_911_CALLED, 0.9), (DENY, 0.1))),
+        second_opinion=FixedEngine(((CONFIRM_KIT_COLLECTED, 0.6), (ASK_CALL_911, 0.3))),
+    )
+    assert (await rasa.parse("c'est réglé avec eux")).intent == NLU_FALLBACK
+
+
+async def test_the_second_opinion_is_asked_only_about_confirmations() -> None:
+    second = FixedEngine(((CONFIRM_911_CALLED, 0.9), (DENY, 0.1)))
+    rasa = SafeInterpreter(FixedEngine((("thank", 0.9), (DENY, 0.1))), second_opinion=second)
+    assert (await rasa.parse("merci")).intent == "thank"
+    assert second.seen == []
+
+
 async def test_build_interpreter_embedded(tmp_path: Path) -> None:
     interpreter: Interpreter = build_interpreter(NluSettings(cache_dir=tmp_path))
     assert isinstance(interpreter, SafeInterpreter)
@@ -218,6 +248,7 @@ async def test_build_interpreter_rasa_falls_back_to_embedded(
     settings = NluSettings(engine="rasa", rasa_url=closed_port_url, cache_dir=tmp_path)
     interpreter = build_interpreter(settings)
     assert isinstance(interpreter.engine, FallbackInterpreter)
+    assert interpreter.second_opinion is interpreter.engine.fallback
     try:
         assert (await interpreter.parse("merci beaucoup")).intent == "thank"
         assert interpreter.engine.fallbacks == 1
