@@ -290,7 +290,7 @@ async def statistics(visit: Visit) -> Response:
         names = await school_names(session)
         visible = {k: v for k, v in names.items() if me.schools is None or k in me.schools}
         query, wanted = read_query(visit, visible)
-        if "kind" not in visit.request.query_params:
+        if "kind" not in visit.request.query_params or "kind" in query.ignored:
             query = replace(query, kind="real")
             wanted = replace(wanted, drill=False)
         register = me.register(session)

@@ -78,6 +78,9 @@ async def test_a_filter_that_cannot_apply_is_named_not_silently_dropped(
     stats = main_of((await client.get("/statistics?to=yesterday")).text)
     assert "Value not valid, filter ignored: To." in stats
     assert 'id="stat-total">2<' in stats
+    stats = main_of((await client.get("/statistics?kind=everything")).text)
+    assert "Value not valid, filter ignored: Kind." in stats
+    assert 'id="stat-total">2<' in stats  # the page's own default: real incidents only
 
 
 async def test_a_professional_cannot_filter_on_a_school_outside_their_scope(
