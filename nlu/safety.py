@@ -412,6 +412,14 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"(?! (?:a|an|the|his|her|their|my|our|some|any|out|practice|class|classes|school"
         r"|lunch|recess|homework|work|the bus|his bus|her bus|games?|courses?|cours)\b)",
     ),
+    _t(
+        MISSING,
+        # the subject a few words ahead: "the boy in the video has been missing since lunch"
+        r"\b(?:she|he|they|student|girl|boy|kid|child|teen|victim|daughter|son)\b"
+        r"(?: \w+){0,4}? (?:has|have|s) been missing\b"
+        r"(?! (?:a|an|the|his|her|their|my|our|some|any|out|practice|class|classes|school"
+        r"|lunch|recess|homework|work|the bus|his bus|her bus|games?|courses?|cours)\b)",
+    ),
     _t(MISSING, r"\bmissing (?:student|girl|boy|kid|child|teen)"),
     _t(MISSING, r"\b(?:ran|run|runs|running) (?:away|off)\b|\brunaway\b|\bdisappeared\b"),
     _t(
@@ -420,6 +428,18 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"(?<!\bif )(?<!\bif they )(?<!\bif we )(?<!\bif i )(?<!\bif you )(?<!\bif she )"
         r"(?<!\bif he )\b(?:can not|cannot|could not|can t|unable to) (?:find|locate|reach)"
         r" (?:her|him|them|the student|the kid|the girl|the boy)\b",
+    ),
+    _t(
+        MISSING,
+        r"\b(?:nobody|no one|none of us) (?:can|could|has been able to|managed to) (?:find|locate"
+        r"|reach) (?:her|him|them|the student|the kid|the girl|the boy)\b",
+        negatable=False,
+    ),
+    _t(
+        MISSING,
+        r"\bpersonne (?:ne |n )?(?:la|le|les|l)(?: a| ont)? (?:trouv|retrouv|rejoin)\w*\b"
+        r"(?! (?:la|le|les|l|sa|son|ses) (?:photo|image|video|cell|telephone|fichier))",
+        negatable=False,
     ),
     _t(
         MISSING,
