@@ -128,11 +128,10 @@ class SafeInterpreter:
     intent of the ranking (or nlu_fallback below the threshold).
 
     With a second opinion (the embedded engine beside Rasa), a confirmation stands only when
-    the second engine reads the same one; otherwise the second engine's reading is taken, its
-    own confirmation left out. Like the net, this can only take a confirmation away: Rasa's
-    wrong ones ("Hey there, it's the vice-principal." read as 911 called) are the costliest
-    mistake it makes, and on every phrasing measured the embedded engine agreed with each of
-    its right ones.
+    the second engine reads the same one; otherwise the second engine's reading is taken. Rasa's
+    wrong confirmations ("Hey there, it's the vice-principal." read as 911 called) are the
+    costliest mistake it makes; on every phrasing measured the embedded engine agreed with each
+    of its right ones, and made no wrong confirmation of its own.
     """
 
     def __init__(
@@ -169,7 +168,7 @@ class SafeInterpreter:
         if parse.intent in CONFIRM_INTENTS and self.second_opinion is not None:
             second = await self.second_opinion.parse(text)
             if second.intent != parse.intent:
-                return self._demote(second)
+                return second
         return parse
 
     def _demote(self, parse: Parse) -> Parse:

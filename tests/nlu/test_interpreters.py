@@ -26,6 +26,19 @@ from nlu.types import (
 
 
 @dataclass
+class EmbeddedStub:
+    """An engine that answers a fixed intent apart from its ranking (below its threshold)."""
+
+    intent: str
+    confidence: float
+    ranking: tuple[tuple[str, float], ...]
+
+    async def parse(self, text: str) -> Parse:
+        """Answer the fixed intent."""
+        return Parse(text, self.intent, self.confidence, self.ranking, ())
+
+
+@dataclass
 class FixedEngine:
     """An engine that always answers the same ranking."""
 
@@ -215,12 +228,21 @@ async def test_a_confirmation_stands_only_when_the_second_opinion_reads_the_same
     assert (await agreed.parse("j'ai appelé le 911")).intent == CONFIRM_911_CALLED
 
 
-async def test_two_different_confirmations_confirm_nothing() -> None:
+async def test_between_two_confirmations_the_second_opinion_wins() -> None:
     rasa = SafeInterpreter(
-        FixedEngine(((CONFIRM_911_CALLED, 0.9), (DENY, 0.1))),
-        second_opinion=FixedEngine(((CONFIRM_KIT_COLLECTED, 0.6), (ASK_CALL_911, 0.3))),
+        FixedEngine(((CONFIRM_911_CALLED, 0.65), (CONFIRM_KIT_COLLECTED, 0.3))),
+        second_opinion=FixedEngine(((CONFIRM_KIT_COLLECTED, 0.8), (CONFIRM_911_CALLED, 0.1))),
     )
-    assert (await rasa.parse("c'est réglé avec eux")).intent == NLU_FALLBACK
+    parse = await rasa.parse("I handed the SEXTO kit over to the patrol officer at 11:30")
+    assert (parse.intent, parse.confidence) == (CONFIRM_KIT_COLLECTED, 0.8)
+
+
+async def test_a_second_opinion_below_the_threshold_is_not_understood() -> None:
+    second = EmbeddedStub(NLU_FALLBACK, 0.38, (("ask_share_image", 0.38),))
+    rasa = SafeInterpreter(
+        FixedEngine(((CONFIRM_911_CALLED, 0.99), (DENY, 0.01))), second_opinion=second
+    )
+    assert (await rasa.parse("qqn me la airdrop")).intent == NLU_FALLBACK
 
 
 async def test_the_second_opinion_is_asked_only_about_confirmations() -> None:
