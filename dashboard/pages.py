@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dashboard.access import Viewer
 from dashboard.charts import bar_chart
 from dashboard.presentation import duration
 from dashboard.reports import incident_file, incident_pdf, incidents_csv, outcome_name, status_name
@@ -81,9 +82,10 @@ def read_query(visit: Visit, schools: Collection[str]) -> tuple[Query, IncidentF
 
     def day(name: str) -> date | None:
         text = params.get(name, "")
-        if text and _day(text) is None:
+        value = _day(text)
+        if text and value is None:
             ignored.append(name)
-        return _day(text)
+        return value
 
     school = given("school", schools)
     status = given("status", {s.value for s in IncidentStatus})
@@ -124,10 +126,12 @@ def filter_names(visit: Visit, query: Query) -> str:
     return ", ".join(visit.t(f"filter.{name}") for name in query.ignored)
 
 
-async def school_names(session: AsyncSession) -> dict[str, str]:
-    """Every school's name by id."""
+async def school_names(session: AsyncSession, me: Viewer) -> tuple[dict[str, str], dict[str, str]]:
+    """Every school's name by id, and those of the schools the viewer may see."""
     rows = await session.execute(select(School.id, School.name).order_by(School.name))
-    return {school_id: name for school_id, name in rows}
+    names = {school_id: name for school_id, name in rows}
+    visible = {k: v for k, v in names.items() if me.schools is None or k in me.schools}
+    return names, visible
 
 
 @page()
@@ -136,8 +140,7 @@ async def incidents(visit: Visit) -> Response:
     dashboard = visit.dashboard
     me = visit.me
     async with dashboard.sessions() as session, session.begin():
-        names = await school_names(session)
-        visible = {k: v for k, v in names.items() if me.schools is None or k in me.schools}
+        names, visible = await school_names(session, me)
         query, wanted = read_query(visit, visible)
         register = me.register(session)
         rows, total = await register.search(
@@ -258,8 +261,7 @@ async def export_csv(visit: Visit) -> Response:
     dashboard = visit.dashboard
     me = visit.me
     async with dashboard.sessions() as session, session.begin():
-        names = await school_names(session)
-        visible = {k: v for k, v in names.items() if me.schools is None or k in me.schools}
+        names, visible = await school_names(session, me)
         query, wanted = read_query(visit, visible)
         if query.ignored:
             return visit.message(
@@ -287,8 +289,7 @@ async def statistics(visit: Visit) -> Response:
     t = visit.t
     me = visit.me
     async with dashboard.sessions() as session, session.begin():
-        names = await school_names(session)
-        visible = {k: v for k, v in names.items() if me.schools is None or k in me.schools}
+        names, visible = await school_names(session, me)
         query, wanted = read_query(visit, visible)
         if "kind" not in visit.request.query_params or "kind" in query.ignored:
             query = replace(query, kind="real")
