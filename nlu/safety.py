@@ -73,6 +73,7 @@ _CONTACT_VERB = (
 _WANT_VERB = r"(?:veut|voulait|veulent|want\w*|wanna)"
 _TARGET = (
     r"(?:lui|leur|her|him|them|l eleve|une eleve|un eleve|des eleves|the student|a student"
+    r"|(?:une|un) de (?:nos|mes) eleves|one of (?:our|my) students"
     r"|students|the girl|the boy|the kid|a kid|kids|la fille|le gars|une fille|un gars"
     r"|a girl|a boy|ma fille|mon fils|sa fille|son fils|la victime|the victim)"
 )
@@ -284,7 +285,12 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"\bif (?:she|he|they|you) (?:does not|do not|did not|will not|refuses? to"
         r"|wo not) .{0,20}(?:pay|send)",
     ),
-    _t(SEXTORTION, r"\bsi (?:elle|il|ils|tu) (?:paie|paye|envoie|donne) (?:pas|plus|pu)"),
+    # "si elle lui envoie pas", joual "si a y envoie pas": money or pictures withheld, or else.
+    _t(
+        SEXTORTION,
+        r"\bsi (?:elle|il|ils|tu|a|y) (?:lui |leur |y |me |te )?(?:paie|paye|envoie|donne)"
+        r" (?:pas|plus|pu)",
+    ),
     _t(
         SEXTORTION,
         r"\bthreat\w* (?:to )?(?:post|share|send|leak|publish|release|expose"
@@ -541,13 +547,13 @@ def _negated(folded: str, start: int) -> bool:
     return _negated_words(_WORD.findall(before)) and not _doubted(before)
 
 
-def _negated_words(words: list[str]) -> bool:
-    """Whether one of the last few words is a negation."""
-    window = words[-_NEGATION_WINDOW:]
-    for position, word in enumerate(window):
+def _negated_words(words: list[str], window: int = _NEGATION_WINDOW) -> bool:
+    """Whether one of the last few words (``window`` of them) is a negation."""
+    last = words[-window:] if window else []
+    for position, word in enumerate(last):
         if word not in _NEGATORS:
             continue
-        previous = window[position - 1] if position else ""
+        previous = last[position - 1] if position else ""
         if word == "personne" and previous in _PERSON_DETERMINERS:
             continue
         return True
@@ -558,10 +564,19 @@ def _doubted(before: str) -> bool:
     """Whether the sentence so far voices a doubt, in which case a negation does not count.
 
     "même si" and "even if" concede rather than doubt: "j'appelle le 911 même si personne est
-    en danger?" says no one is in danger.
+    en danger?" says no one is in danger. So does an "if" whose own clause is negated: "faut-il
+    appeler le 911 si personne n'est en danger?" sets a condition, where "je sais pas si elle
+    est en danger" ("sais") still doubts.
     """
     words = _WORD.findall(before)
     return any(
-        word in _DOUBTS and not (word in _CONCESSIVE and index and words[index - 1] in _EVEN)
+        word in _DOUBTS
+        and not (
+            word in _CONCESSIVE
+            and (
+                (index and words[index - 1] in _EVEN)
+                or _negated_words(words[index + 1 :], window=len(words))
+            )
+        )
         for index, word in enumerate(words)
     )

@@ -68,6 +68,10 @@ NET = SafetyNet()
         ("elle est partie du cours pis personne la trouve", MISSING),
         ("personne ne l'a retrouvée depuis la récré", MISSING),
         ("cet élève est en danger", DANGER),
+        ("un adulte texte une de mes élèves depuis des semaines", ADULT),
+        ("a man in his thirties keeps messaging one of our students", ADULT),
+        ("y dit qu'y publie toute si a y envoie pas 100$", SEXTORTION),
+        ("il va tout montrer si elle lui donne pas d'argent", SEXTORTION),
         ("elle est pas en sécurité chez elle", DANGER),
     ],
 )
@@ -109,6 +113,9 @@ def test_accents_case_stretching_and_typos(text: str) -> None:
         "personne n'est en danger",
         "j'appelle le 911 même si personne est en danger?",
         "do I call 911 even if no one is in danger",
+        "faut-il appeler le 911 si personne n'est en danger?",
+        "do we still call 911 if nobody is in danger right now?",
+        "si elle est pas en danger, on attend la patrouille?",
         "elle est pas en danger",
         "il n'y a aucun danger immédiat",
         "pas d'arme, pas de menace",
@@ -166,6 +173,8 @@ def test_quiet_on_protocol_talk_and_negations(text: str) -> None:
         "I'm not sure if he has a knife",
         "je suis pas certaine qu'elle est en sécurité, elle est pas en danger?",
         "une personne est en danger",
+        "je me demande si elle est en danger",
+        "I don't know if someone is in danger",
     ],
 )
 def test_doubt_keeps_the_net_firing(text: str) -> None:
