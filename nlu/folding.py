@@ -1,4 +1,5 @@
-"""Text folding shared by the engine and the safety net: accents, case, stretched letters."""
+"""Text folding shared by the engine and the safety net: accents, case, stretched letters,
+words spelled out."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ _STRETCHED = re.compile(r"([^\W\d])\1{2,}")
 _REPEATED_MARKS = re.compile(r"([?!.])\1+")
 _SEPARATORS = re.compile(r"['\-_/]+")
 _SPACES = re.compile(r"\s+")
+# Words spelled out or dictated, as one word: "9-1-1", "neuf un un", "nine one one" -> "911";
+# "D.P.J.", "d p j", "dé pé ji" -> "dpj".
+_SPELLED: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b9\. ?1\. ?1\b\.?|\b(?:9|neuf|nine) ?(?:1|un|one) ?(?:1|un|one)\b"), "911"),
+    (re.compile(r"\bd\. ?p\. ?j\b\.?|\bd ?p ?j\b|\bde ?pe ?j(?:i|e)?\b"), "dpj"),
+)
 
 
 def strip_accents(text: str) -> str:
@@ -33,11 +40,15 @@ def _expand_not(match: re.Match[str]) -> str:
 def fold(text: str) -> str:
     """Fold a message for matching: lower case, no accents, letters unstretched, words apart.
 
-    "J'ai CALLÉ le 911!!!" -> "j ai calle le 911!"; "nonnnn" -> "non"; "don't" -> "do not".
+    "J'ai CALLÉ le 911!!!" -> "j ai calle le 911!"; "nonnnn" -> "non"; "don't" -> "do not";
+    "le neuf-un-un" -> "le 911"; "la D.P.J." -> "la dpj".
     """
     folded = strip_accents(text.translate(_APOSTROPHES)).lower()
     folded = _NOT_CONTRACTION.sub(_expand_not, folded)
     folded = _STRETCHED.sub(r"\1", folded)
     folded = _REPEATED_MARKS.sub(r"\1", folded)
     folded = _SEPARATORS.sub(" ", folded)
-    return _SPACES.sub(" ", folded).strip()
+    folded = _SPACES.sub(" ", folded).strip()
+    for spelled, word in _SPELLED:
+        folded = spelled.sub(word, folded)
+    return folded

@@ -97,6 +97,25 @@ def test_a_model_read_back_from_the_cache_ranks_the_same(intent_model: IntentMod
     assert again.rank(text) == first
 
 
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("j'ai appelé le 9-1-1", CONFIRM_911_CALLED),
+        ("ok c'est fait, j'ai signalé au neuf-un-un, une auto s'en vient", CONFIRM_911_CALLED),
+        ("the nine one one call is done, a patrol car is on the way", CONFIRM_911_CALLED),
+        ("should we call the D P J about this?", ASK_DPJ),
+        ("on appelle-tu la dé pé ji?", ASK_DPJ),
+    ],
+)
+async def test_911_and_the_dpj_spelled_out_or_dictated(
+    embedded: EmbeddedInterpreter, text: str, intent: str
+) -> None:
+    """Read as the word, not as a number blanked ("9-1-1") or letters ("D P J")."""
+    parse = await embedded.parse(text)
+    assert parse.intent == intent, parse.ranking[:3]
+    assert "911" in prepare("j'ai appelé le 9-1-1")
+
+
 async def test_entities_come_with_the_intent(embedded: EmbeddedInterpreter) -> None:
     parse = await embedded.parse("j'ai mis les trois cells dans les sacs")
     assert parse.intent == CONFIRM_DEVICES_SECURED
