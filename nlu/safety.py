@@ -68,7 +68,7 @@ _STAFF_SUBJECT = (
 _CONTACT_VERB = (
     r"(?:demand\w*|exig\w*|ask\w*|messag\w*|text\w*|dm\w*|ecri\w*|contact\w*|harcel\w*"
     r"|harass\w*|drague\w*|flirt\w*|sollicit\w*|solicit\w*|groom\w*|propos\w*|envoie\w*"
-    r"|envoy\w*|send\w*|sent|pressur\w*|sext\w*)"
+    r"|envoy\w*|send\w*|sent|pressur\w*|sext\w*|invit\w*)"
 )
 _WANT_VERB = r"(?:veut|voulait|veulent|want\w*|wanna)"
 _TARGET = (
@@ -84,6 +84,15 @@ _MEETING = (
     r"(?:rencontr\w*|meet\w*|sortir|date|rendez vous|chez (?:lui|elle)|seule?s?|alone"
     r"|hotel|voiture|car)"
 )
+# A meeting "with" someone who is not the student ("asks for a meeting with the principal",
+# "wants to meet with us") is a parent or a caller, not an adult luring a student.
+_MEETING_ALONE = (
+    r"(?:" + _MEETING + r")\b(?! (?:with|avec) (?!(?:(?:a|the|une|un|des|one of (?:the|our|my)"
+    r"|(?:une|un) des) )?" + _TARGET + r"\b))"
+)
+# An adult arranging a meeting: "un homme de 26 ans qui lui donne rendez-vous", "an adult set
+# up a meeting with the girl".
+_ARRANGE_VERB = r"(?:donn\w*|fix\w*|set\w* up|arrang\w*|plann?\w*|organi[sz]\w*|booked)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,7 +344,7 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         + r"|"
         + _MEDIA
         + r"|"
-        + _MEETING
+        + _MEETING_ALONE
         + r")\b",
     ),
     _t(
@@ -346,12 +355,30 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         + r"\b.{0,40}?\b(?:"
         + _MEDIA
         + r"|"
-        + _MEETING
+        + _MEETING_ALONE
         + r")\b",
     ),
     _t(
         ADULT,
         _ADULT_SUBJECT + r".{0,40}?\b(?:lui|leur|la|le|l|les) " + _AUX + _CONTACT_VERB + r"\b",
+    ),
+    _t(
+        ADULT,
+        _ADULT_SUBJECT
+        + r".{0,40}?\b(?:lui|leur|la|l|les) "
+        + _AUX
+        + _ARRANGE_VERB
+        + r"\b.{0,20}?\b(?:rendez vous|rencontre|date)\b",
+    ),
+    _t(
+        ADULT,
+        _ADULT_SUBJECT
+        + r".{0,60}?\b"
+        + _ARRANGE_VERB
+        + r"\b.{0,20}?\b(?:meet\w*|date|rendez vous|rencontre)\b.{0,10}?\b(?:with|avec) "
+        + r"(?:(?:a|the|une|un|des|one of (?:the|our|my)) )?"
+        + _TARGET
+        + r"\b",
     ),
     _t(
         ADULT,
@@ -365,7 +392,7 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         + r"\b.{0,40}?\b(?:"
         + _MEDIA
         + r"|"
-        + _MEETING
+        + _MEETING_ALONE
         + r")\b",
     ),
     _t(
@@ -379,7 +406,7 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         + r"\b.{0,40}?\b(?:"
         + _MEDIA
         + r"|"
-        + _MEETING
+        + _MEETING_ALONE
         + r")\b",
     ),
     _t(

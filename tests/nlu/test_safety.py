@@ -57,6 +57,11 @@ NET = SafetyNet()
         ("un homme de 35 ans lui demande des photos", ADULT),
         ("a grown man keeps texting her for pics", ADULT),
         ("un prof lui a demandé des nudes", ADULT),
+        ("un homme de 26 ans qui lui donne rendez-vous ce soir", ADULT),
+        ("un adulte lui a fixé un rendez-vous au parc", ADULT),
+        ("an adult set up a meeting with the girl after school", ADULT),
+        ("a 30 year old man invited her to his place tonight", ADULT),
+        ("un homme veut une rencontre avec la fille", ADULT),
         ("the student is missing since lunch", MISSING),
         ("elle a fugué ce matin", MISSING),
         ("on sait pas où elle est rendue", MISSING),
@@ -160,6 +165,9 @@ def test_accents_case_stretching_and_typos(text: str) -> None:
         "est-ce que l'école paie le taxi ou ses parents vont venir",
         "his mom will panic if she can't reach him tonight, can he keep his phone",
         "le policier va venir la rencontrer cet après-midi",
+        "un homme a appelé pour demander une rencontre avec la direction",
+        "a man called asking to meet with us tomorrow",
+        "the father, a 45 year old man, wants a meeting with the principal",
     ],
 )
 def test_quiet_on_protocol_talk_and_negations(text: str) -> None:
