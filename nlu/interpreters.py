@@ -46,7 +46,8 @@ _ABOUT_TO: Final = re.compile(
 )
 # Questions typed without their question mark: an interrogative opening (after a filler like
 # "ok" or "pis"), on the folded text. Openings that also start statements are left out: "quand
-# j'ai appelé le 911, ils ont dit..." and "have called 911 already" do confirm.
+# j'ai appelé le 911, ils ont dit..." and "have called 911 already" do confirm, and so does a
+# hedge: "the phones are in the bags, should be good".
 _FILLER = (
     r"(?:(?:ok|okay|ok ben|bon|pis|puis|faque|fak|alors|donc|et|mais|so|and|but|hey|allo"
     r"|just checking|quick question|petite question|juste pour (?:savoir|verifier|etre sure?))"
@@ -59,7 +60,7 @@ _ASKING: Final = re.compile(
     r"|ou (?:est|sont|je|j|on|mettre|va|vont)|lequel|laquelle|lesquels"
     r"|faut il|faut tu|faudrait il|faudrait tu|dois je|doit on|doit il|doit elle|devrais je"
     r"|devrait on|devrions nous|puis je|peut on|peux tu|pouvez vous"
-    r"|what(?! a )|how(?! about)|why|who|whom|which|where|should|shall|must i|must we"
+    r"|what(?! a )|how(?! about)|why|who|whom|which|where|should(?! be\b)|shall|must i|must we"
     r"|do (?:i|we|you|they)|does|can (?:i|we|you|the)|could (?:i|we|you)|may i|am i"
     r"|is (?:it|the|this|that|there|911)|are (?:we|the|they|you)|would"
     r"|will (?:the|they|he|she|you)"

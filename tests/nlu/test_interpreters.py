@@ -190,6 +190,9 @@ def test_questions_and_what_is_about_to_be_done_do_not_confirm(text: str) -> Non
         "j'ai appelé le 911, qui a dit qu'une patrouille s'en vient",
         "I called 911, they are sending someone now",
         "je m'en suis occupé, le 911 est appelé",
+        # a hedge is not a question
+        "both phones are in the kit bags, should be good",
+        "kit's been handed over to the officer, should be all set",
     ],
 )
 def test_plain_statements_can_confirm(text: str) -> None:
