@@ -36,7 +36,7 @@ from nlu.types import DEFAULT_THRESHOLD, NLU_FALLBACK, Parse, decide
 logger = logging.getLogger(__name__)
 
 # Bump whenever features, model or preprocessing change: it invalidates cached models.
-MODEL_VERSION: Final = "3"
+MODEL_VERSION: Final = "4"
 DEFAULT_DATA_DIR: Final = Path(__file__).resolve().parent / "data"
 _LONG_NUMBER = re.compile(r"\b\d+(?:[ -]\d+)+\b|\b\d{4,}\b")
 # The radio's "10-4" (OK) is a word, not a number to blank like an event number ("EV-2026-777"

@@ -17,6 +17,8 @@ _STRETCHED = re.compile(r"([^\W\d])\1{2,}")
 _REPEATED_MARKS = re.compile(r"([?!.])\1+")
 _SEPARATORS = re.compile(r"['\-_/]+")
 _SPACES = re.compile(r"\s+")
+# A French elision typed without its apostrophe: "jai", "sest", "cest", "cetait".
+_NO_APOSTROPHE = re.compile(r"\b(j(?=ai\b)|[sc](?=(?:est|etait)\b))")
 # Words spelled out or dictated, as one word: "9-1-1", "neuf un un", "nine one one" -> "911";
 # "D.P.J.", "d p j", "dé pé ji" -> "dpj".
 _SPELLED: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -41,13 +43,14 @@ def fold(text: str) -> str:
     """Fold a message for matching: lower case, no accents, letters unstretched, words apart.
 
     "J'ai CALLÉ le 911!!!" -> "j ai calle le 911!"; "nonnnn" -> "non"; "don't" -> "do not";
-    "le neuf-un-un" -> "le 911"; "la D.P.J." -> "la dpj".
+    "le neuf-un-un" -> "le 911"; "la D.P.J." -> "la dpj"; "il sest coupé" -> "il s est coupe".
     """
     folded = strip_accents(text.translate(_APOSTROPHES)).lower()
     folded = _NOT_CONTRACTION.sub(_expand_not, folded)
     folded = _STRETCHED.sub(r"\1", folded)
     folded = _REPEATED_MARKS.sub(r"\1", folded)
     folded = _SEPARATORS.sub(" ", folded)
+    folded = _NO_APOSTROPHE.sub(r"\1 ", folded)
     folded = _SPACES.sub(" ", folded).strip()
     for spelled, word in _SPELLED:
         folded = spelled.sub(word, folded)

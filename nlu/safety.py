@@ -174,7 +174,9 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
     _t(SUICIDE, r"\b(?:overdose|surdose|od ed)\b"),
     _t(SUICIDE, r"\bkill(?:s|ing|ed)? " + _SELF + r"|\bkms\b|\bunalive"),
     _t(
-        SUICIDE, r"\b(?:end|ending|take|taking) (?:it all|(?:his|her|my|their|your) (?:own )?life)"
+        SUICIDE,
+        r"\b(?:end|ending|take|taking|finish|finishing) (?:with )?(?:it all|(?:his|her|my|their"
+        r"|your) (?:own )?life)",
     ),
     _t(
         SUICIDE,
@@ -188,6 +190,16 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"|threaten\w*|about) (?:to )?not be here",
     ),
     _t(SUICIDE, r"\bnot (?:want|wanting) to (?:live|be alive|be here|exist)", negatable=False),
+    # "she has no reason to live", "doesn't see the point anymore": the negation is the danger.
+    _t(
+        SUICIDE,
+        r"\b(?:no|not any|not a|nothing|lost (?:her|his|their|my|the|all) ?)"
+        r"(?: more| other| good)? (?:reason|will|desire|point) (?:to live|in living|of living"
+        r"|to go on|to keep going|to be alive|in life)\b"
+        r"|\b(?:does|do|did) not see (?:the |any )?point (?:anymore|any more|in living|of living"
+        r"|in life|in anything|of anything)",
+        negatable=False,
+    ),
     _t(
         SUICIDE,
         r"\b(?:hurt|hurts|hurting|harm|harms|harming|cut|cuts|cutting|injur\w*"
@@ -317,6 +329,15 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"\b(?:or|or else|otherwise|unless) (?:he|she|they|someone|somebody|the guy|it)"
         r"(?: ll| will| is going to| are going to| gets)? (?:leak|post|publish|release|expose"
         r"|spread|(?:send|share)s? (?:it|them|(?:the|his|her|their) " + _MEDIA + r")\b)",
+    ),
+    # "tu m'envoies 200$ ce soir ou je poste tout": money asked, or I put it out.
+    _t(
+        SEXTORTION,
+        r"(?:\b(?:pay|pays|paie|paye|payer|money|argent|cash)\b|\d+ ?(?:\$|dollars|piasses"
+        r"|piastres|bucks)|\$ ?\d+).{0,60}?\b(?:or|or else|otherwise|sinon|ou sinon|ou bien"
+        r"|ou) (?:je|j|on|i|we)(?: vais| va| ll| will| am going to| m going to)?"
+        r" (?:te |t |la |les |l )?(?:poste|publie|partage|envoie|mets|diffuse|sors|montre|expose"
+        r"|post|leak|send|share|publish|expose|spread|release)",
     ),
     # "pay 500$ or her nudes go to all her followers": money asked, or the pictures go out.
     _t(
@@ -485,6 +506,17 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"\b(?:partie?s?|parti|sauvee?s?|enfuie?s?|sortie?s?) (?:de l ecole )?sans"
         r" (?:permission|avertir|le dire|rien dire|autorisation)|\bs est (?:sauvee?|enfuie?)\b"
         r"|\bleft (?:the )?school without",
+    ),
+    # Not home since last night: "est pas rentrée depuis hier", "didn't come home last night".
+    _t(
+        MISSING,
+        r"\b(?:pas|jamais|toujours pas|pu|plus) (?:rentree?s?|revenue?s?|retournee?s?)"
+        r"(?: (?:a la maison|chez (?:elle|lui|eux|nous|ses parents)))?"
+        r" (?:depuis|de la nuit|cette nuit|hier)\b"
+        r"|\b(?:has not|have not|did not|never|has never) (?:come|came|gone|been|made it"
+        r"|returned|got|gotten) (?:back )?home (?:since|last night|yesterday|all night"
+        r"|overnight)\b",
+        negatable=False,
     ),
     # Immediate danger, said as such.
     _t(DANGER, r"\b(?:en|in) danger\b|\bdanger (?:immediat|imminent)|\bimmediate danger"),
