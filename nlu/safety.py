@@ -195,7 +195,7 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         SUICIDE,
         r"\b(?:no|not any|not a|nothing|lost (?:her|his|their|my|the|all) ?)"
         r"(?: more| other| good)? (?:reason|will|desire|point) (?:to live|in living|of living"
-        r"|to go on|to keep going|to be alive|in life)\b"
+        r"|to go on|to keep going|to be alive|in life)\b(?! with\b)"
         r"|\b(?:does|do|did) not see (?:the |any )?point (?:anymore|any more|in living|of living"
         r"|in life|in anything|of anything)",
         negatable=False,
@@ -335,9 +335,11 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         SEXTORTION,
         r"(?:\b(?:pay|pays|paie|paye|payer|money|argent|cash)\b|\d+ ?(?:\$|dollars|piasses"
         r"|piastres|bucks)|\$ ?\d+).{0,60}?\b(?:or|or else|otherwise|sinon|ou sinon|ou bien"
-        r"|ou) (?:je|j|on|i|we)(?: vais| va| ll| will| am going to| m going to)?"
-        r" (?:te |t |la |les |l )?(?:poste|publie|partage|envoie|mets|diffuse|sors|montre|expose"
-        r"|post|leak|send|share|publish|expose|spread|release)",
+        r"|ou) (?:je|j|i)(?: vais| va| ll| will| am going to| m going to)? (?:(?:te |t )?(?:la"
+        r"|les|l) (?:poste|publie|partage|envoie|mets|diffuse|sors|montre)|(?:poste|publie"
+        r"|partage|envoie|mets|diffuse|sors|montre|expose|post|leak|send|share|publish|spread"
+        r"|release) (?:tout|toutes tes|tes|ta|ton|ca|it|them|everything|your|all|(?:la|les|the"
+        r"|ces|those|these|ses|sa|son|his|her) (?:\w+ )?" + _MEDIA + r"))",
     ),
     # "pay 500$ or her nudes go to all her followers": money asked, or the pictures go out.
     _t(
@@ -514,7 +516,7 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"(?: (?:a la maison|chez (?:elle|lui|eux|nous|ses parents)))?"
         r" (?:depuis|de la nuit|cette nuit|hier)\b"
         r"|\b(?:has not|have not|did not|never|has never) (?:come|came|gone|been|made it"
-        r"|returned|got|gotten) (?:back )?home (?:since|last night|yesterday|all night"
+        r"|returned|get|got|gotten) (?:back )?home (?:since|last night|yesterday|all night"
         r"|overnight)\b",
         negatable=False,
     ),
