@@ -171,6 +171,15 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"|tous ses|toutes ses|a bunch of|a lot of|all (?:her|his) |some |too many |a handful of"
         r")?\s?(?:pilules|medicaments|comprimes|pills|meds|tablets)",
     ),
+    # Pills within reach and a plan to take them: "she's gonna take them all tonight".
+    _t(
+        SUICIDE,
+        r"\b(?:pills|meds|medication|tablets|pilules|medicaments|comprimes)\b.{0,60}?\b(?:take"
+        r"|swallow|prendre|avaler)\w* (?:them all|all of them|toutes|tous|the whole)\b"
+        r"|\b(?:gonna|going to|wants to|va|vais|veut) (?:take|swallow|prendre|avaler)"
+        r" (?:all (?:her|his|my|the|those) |toutes? (?:ses|mes|les) )(?:pills|meds|pilules"
+        r"|medicaments|comprimes)\b",
+    ),
     _t(SUICIDE, r"\b(?:overdose|surdose|od ed)\b"),
     _t(SUICIDE, r"\bkill(?:s|ing|ed)? " + _SELF + r"|\bkms\b|\bunalive"),
     _t(
@@ -254,7 +263,7 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
     _t(VIOLENCE, r"\bmenaces? de mort|\bdeath threats?"),
     _t(
         VIOLENCE,
-        r"\bthreat\w* (?:to )?(?:kill|hurt|beat|stab|shoot|rape|jump|attack|harm"
+        r"\b(?:threat\w*|menac\w*) (?:to )?(?:kill|hurt|beat|stab|shoot|rape|jump|attack|harm"
         r"|murder|break)",
     ),
     _t(
@@ -317,7 +326,12 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"\bthreat\w* (?:to )?(?:post|share|send|leak|publish|release|expose"
         r"|spread)",
     ),
-    _t(SEXTORTION, r"\b(?:pay|paie|paye) (?:up )?(?:or|sinon|ou bien)\b|\b(?:ransom|rancon)\b"),
+    # "pay up or else", "paie sinon"; not "the parents will pay or the school will".
+    _t(
+        SEXTORTION,
+        r"\b(?:pay|paie|paye) (?:up |me |moi )?(?:or (?:else|i|she|he|they|we|your|her|his|more"
+        r"|their|everyone|everybody)|sinon|ou bien)\b|\b(?:ransom|rancon)\b",
+    ),
     # "asking the boy for $500", "demande à la fille 200$": a sum of money asked of someone.
     _t(
         SEXTORTION,
@@ -329,6 +343,14 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"\b(?:or|or else|otherwise|unless) (?:he|she|they|someone|somebody|the guy|it)"
         r"(?: ll| will| is going to| are going to| gets)? (?:leak|post|publish|release|expose"
         r"|spread|(?:send|share)s? (?:it|them|(?:the|his|her|their) " + _MEDIA + r")\b)",
+    ),
+    # "pay me or your parents get the pics": money asked, or someone is sent the pictures.
+    _t(
+        SEXTORTION,
+        r"\b(?:pay|pays|paie|paye|payer)\b.{0,30}?\b(?:or|or else|otherwise|sinon|ou bien|ou)"
+        r" (?:\w+ ){1,4}?(?:get|gets|see|sees|receive|receives|will get|will see|recoivent|recoit"
+        r"|voient|voit|vont voir|va voir|vont recevoir|va recevoir) (?:the |your |her |his |all "
+        r"|tes |ses |les |toutes (?:tes|ses|les) )?(?:\w+ )?" + _MEDIA + r"\b",
     ),
     # "tu m'envoies 200$ ce soir ou je poste tout": money asked, or I put it out.
     _t(
