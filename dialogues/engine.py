@@ -45,6 +45,9 @@ CANCEL_PREFIX = "cancel:"
 CANCEL_REASONS = ("mistake", "not_sexto")
 EVENT_NUMBER = re.compile(r"^(?=.*\d)[A-Za-z0-9][A-Za-z0-9 /_.#-]{0,39}$")
 EVENT_NUMBER_DIGITS = 4
+# A police-style number typed alone, letters glued to its digits ("EV-1", "SQ26"): a number,
+# however short, where "ok 10-4" is a sentence.
+PREFIXED_NUMBER = re.compile(r"^[A-Za-z]{1,5}[-#_.]?\d[A-Za-z0-9/_.#-]*$")
 MAX_REASON = 500
 # /incident this soon after the last step shows that incident's summary again first: the
 # summary may never have arrived (a crash between saving the last step and sending it).
@@ -453,10 +456,13 @@ def _said(protocol: Protocol, state: State, event: UserSaid, now: datetime) -> R
         # The whole message when it is a number; else the number the NLU found in a sentence.
         whole = EVENT_NUMBER.match(text) is not None
         number = text if whole else (event.entity("event_number") or text)
-        # A message that is a number of some length is one, whatever the NLU made of it
-        # ("EV-2026-777" read as affirm); a short one ("ok 10-4") only if it was not answered.
+        # A message that is a number of some length, or letters glued to digits, is one,
+        # whatever the NLU made of it ("EV-2026-777" read as affirm, "EV-1" as a question);
+        # a short one ("ok 10-4") only if it was not answered.
         digits = sum(c in string.digits for c in text)
-        plain_number = whole and digits >= EVENT_NUMBER_DIGITS
+        plain_number = whole and (
+            digits >= EVENT_NUMBER_DIGITS or PREFIXED_NUMBER.match(text) is not None
+        )
         if (
             EVENT_NUMBER.match(number)
             and number != "911"

@@ -647,7 +647,10 @@ def test_an_event_number_inside_a_sentence(protocol: Protocol) -> None:
     [
         ("EV-2026-777", "affirm", "EV-2026-777"),  # an engine's misreading changes nothing
         ("2026-104522", "nlu_fallback", "2026-104522"),
+        ("EV-1", "ask_legal", "EV-1"),  # short, but letters glued to digits
+        ("SQ26", "out_of_scope", "SQ26"),
         ("ok 10-4", "affirm", None),  # a short number answered as what it says
+        ("10-4", "affirm", None),
         ("911", "ask_call_911", None),
     ],
 )
