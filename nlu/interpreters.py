@@ -79,7 +79,8 @@ _FOLLOW_UP: Final = re.compile(
 # A message without a letter ("1", "3?", "14h") says nothing an engine can rank, except the
 # numbers that are words here: 911 and the radio's "10-4".
 _LETTER: Final = re.compile(r"[^\W\d_]")
-_NUMBER_WORDS: Final = re.compile(r"\b(?:9 ?1 ?1|10 4)\b")
+# (The folding already makes "9-1-1" and "9 1 1" one word.)
+_NUMBER_WORDS: Final = re.compile(r"\b(?:911|10 4)\b")
 # French inversion ("dois-je", "le policier doit-il", "on appelle-tu"), on the text as typed.
 _INVERSION: Final = re.compile(r"\w-(?:t-)?(?:je|tu|il|elle|on|ils|elles)\b", re.IGNORECASE)
 

@@ -86,10 +86,11 @@ _MEETING = (
 )
 # A meeting "with" someone who is not the student ("asks for a meeting with the principal",
 # "wants to meet with us") is a parent or a caller, not an adult luring a student.
-_MEETING_ALONE = (
-    r"(?:" + _MEETING + r")\b(?! (?:with|avec) (?!(?:(?:a|the|une|un|des|one of (?:the|our|my)"
-    r"|(?:une|un) des) )?" + _TARGET + r"\b))"
+# The student as named after "with": "the girl", "one of our students", "une des élèves".
+_TARGET_NAMED = (
+    r"(?:(?:a|the|une|un|des|one of (?:the|our|my)|(?:une|un) des) )?" + _TARGET + r"\b"
 )
+_MEETING_ALONE = r"(?:" + _MEETING + r")\b(?! (?:with|avec) (?!" + _TARGET_NAMED + r"))"
 # An adult arranging a meeting: "un homme de 26 ans qui lui donne rendez-vous", "an adult set
 # up a meeting with the girl".
 _ARRANGE_VERB = r"(?:donn\w*|fix\w*|set\w* up|arrang\w*|plann?\w*|organi[sz]\w*|booked)"
@@ -421,9 +422,7 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         + r".{0,60}?\b"
         + _ARRANGE_VERB
         + r"\b.{0,20}?\b(?:meet\w*|date|rendez vous|rencontre)\b.{0,10}?\b(?:with|avec) "
-        + r"(?:(?:a|the|une|un|des|one of (?:the|our|my)) )?"
-        + _TARGET
-        + r"\b",
+        + _TARGET_NAMED,
     ),
     _t(
         ADULT,
