@@ -1,10 +1,11 @@
 """``python -m bench``: the assistant under load, against the echo-bot floor, on both databases.
 
-For each N (default 10, 50, 200) it runs the echo bot of :mod:`bench.echo` and the real
-``sexto run`` on SQLite and on PostgreSQL, each with N simulated professionals walking whole
-incidents concurrently (see :mod:`bench.load`), then measures NLU parse latency per engine
-and the 911-reminder lateness of :mod:`bench.reminders`. It prints a table, then one JSON
-object as its last line.
+For each N (default 10, 50, 200) it runs the echo bot of :mod:`bench.echo`, the same echo bot
+recording every update in PostgreSQL before it answers (``echo-postgres``: the floor of any
+bot that does), and the real ``sexto run`` on SQLite and on PostgreSQL, each with N simulated
+professionals walking whole incidents concurrently (see :mod:`bench.load`), then measures NLU
+parse latency per engine and the 911-reminder lateness of :mod:`bench.reminders`. It prints a
+table, then one JSON object as its last line.
 
 Load model: each professional pauses ``--think LOW:HIGH`` seconds (uniformly) between actions,
 like a person reading a step and acting on it. A whole incident is 13 actions on average.
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import reminders
-from bench.load import Result, Scenario, Target, run_scenario
+from bench.load import ECHOES, Result, Scenario, Target, run_scenario
 from bench.nlu import parse_latency
 
 TARGET_RATIO_N50 = 1.5
@@ -42,8 +43,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--users", default="10,50,200", help="values of N (default 10,50,200)")
     parser.add_argument(
         "--targets",
-        default="echo,sqlite,postgres",
-        help="which bots to run: echo, sqlite, postgres (default all three)",
+        default="echo,echo-postgres,sqlite,postgres",
+        help="which bots to run: echo, echo-postgres, sqlite, postgres (default all four)",
     )
     parser.add_argument("--think", default="3:9", help="seconds between actions, LOW:HIGH")
     parser.add_argument(
@@ -85,7 +86,7 @@ def _ms(value: float | None) -> str:
 def _row(result: Result, echo: Result | None) -> str:
     """One line of the table."""
     if result.skipped:
-        return f"{result.users:>4} {result.target:<8} skipped: {result.skipped}"
+        return f"{result.users:>4} {result.target:<13} skipped: {result.skipped}"
     ratio = "-"
     if echo is not None and echo.first_p50 and result.target != "echo":
         ratio = f"{result.first_p50 / echo.first_p50:.1f}x"
@@ -98,17 +99,17 @@ def _row(result: Result, echo: Result | None) -> str:
         f"{_ms(result.alert_latency_median)}/{_ms(result.alert_latency_max)}"
         f" {result.alerts_missed}/{result.alerts_duplicated}"
     )
-    if result.target == "echo":
+    if result.target in ECHOES:
         reminders_cell = alerts_cell = "-"
     return (
-        f"{result.users:>4} {result.target:<8} {done:>7} {result.updates_per_s:>6.1f} "
+        f"{result.users:>4} {result.target:<13} {done:>7} {result.updates_per_s:>6.1f} "
         f"{_ms(result.first_p50):>7} {_ms(result.first_p95):>7} {_ms(result.first_p99):>7} "
         f"{ratio:>6} {result.peak_rss_mb:>6.0f} {reminders_cell:>20} {alerts_cell:>20}"
     )
 
 
 HEADER = (
-    f"{'N':>4} {'bot':<8} {'done':>7} {'upd/s':>6} {'p50':>7} {'p95':>7} {'p99':>7} "
+    f"{'N':>4} {'bot':<13} {'done':>7} {'upd/s':>6} {'p50':>7} {'p95':>7} {'p99':>7} "
     f"{'xecho':>6} {'RSS':>6} {'911 late med/max m/d':>20} {'alert lat med/max m/d':>20}"
 )
 
@@ -134,7 +135,7 @@ def _targets(results: list[Result]) -> dict[str, Any]:
                 "target": TARGET_P99_N200_MS,
                 "met": big.first_p99 < TARGET_P99_N200_MS and big.finished == big.users,
             }
-    ours_all = [r for r in results if r.target != "echo" and not r.skipped]
+    ours_all = [r for r in results if r.target not in ECHOES and not r.skipped]
     wrong = sum(
         r.reminders_missed
         + r.reminders_duplicated
@@ -148,13 +149,34 @@ def _targets(results: list[Result]) -> dict[str, Any]:
     return found
 
 
+def _floors(results: list[Result]) -> list[dict[str, Any]]:
+    """Per N: the durable floor against the echo bot, and the assistant on PostgreSQL against
+    the durable floor (p50 ratios; where both runs of a pair were made)."""
+    by_key = {(r.users, r.target): r for r in results if not r.skipped and r.first_p50}
+    found = []
+    for n in sorted({r.users for r in results}):
+        echo, floor = by_key.get((n, "echo")), by_key.get((n, "echo-postgres"))
+        ours = by_key.get((n, "postgres"))
+        item: dict[str, Any] = {"users": n}
+        if echo and floor:
+            item["echo_postgres_to_echo"] = round(floor.first_p50 / echo.first_p50, 2)
+        if floor and ours:
+            item["postgres_to_echo_postgres"] = round(ours.first_p50 / floor.first_p50, 2)
+        if len(item) > 1:
+            found.append(item)
+    return found
+
+
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     low, _, high = args.think.partition(":")
     think = (float(low), float(high or low))
     users = [int(n) for n in _split(args.users)]
     targets: list[Target] = [
-        t for t in ("echo", "sqlite", "postgres") if t in _split(args.targets)
+        t for t in ("echo", "echo-postgres", "sqlite", "postgres") if t in _split(args.targets)
     ]
+    unknown = set(_split(args.targets)) - set(targets)
+    if unknown:
+        raise SystemExit(f"unknown target(s): {', '.join(sorted(unknown))}")
     results: list[Result] = []
     loads: list[dict[str, Any]] = []
     print(HEADER, flush=True)
@@ -169,7 +191,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
                 seed=args.seed,
                 concurrent_updates=args.concurrent_updates,
                 max_messages_per_second=args.pace,
-                bot_source=args.bot_source if target != "echo" else None,
+                bot_source=args.bot_source if target not in ECHOES else None,
             )
             before = os.getloadavg()[0]
             with tempfile.TemporaryDirectory(prefix="sexto-bench-") as folder:
@@ -214,6 +236,14 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             f"{chain['lateness_ms_max']} ms, missing {chain['missing']}, "
             f"duplicates {chain['duplicates']}"
         )
+    summary["floors"] = _floors(results)
+    for item in summary["floors"]:
+        parts = []
+        if "echo_postgres_to_echo" in item:
+            parts.append(f"echo-postgres {item['echo_postgres_to_echo']}x the echo bot")
+        if "postgres_to_echo_postgres" in item:
+            parts.append(f"postgres {item['postgres_to_echo_postgres']}x echo-postgres")
+        print(f"p50 at N = {item['users']}: " + ", ".join(parts))
     summary["targets"] = _targets(results)
     embedded = next((n for n in summary.get("nlu", []) if n["engine"] == "embedded"), None)
     if embedded and "skipped" not in embedded:

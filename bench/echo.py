@@ -5,6 +5,11 @@ with one "Again" button, and touches no database: what it costs is python-telegr
 and the local Bot API server, nothing of ours. Configured like ``sexto run``: polling with a
 25 s long poll, all update types, the default sequential update processing.
 
+With ``BENCH_ECHO_DATABASE`` (a PostgreSQL URL) it is the floor of a bot that records every
+update in PostgreSQL before it answers, as the assistant does: for each update, one transaction
+shaped like a step of the guide (read the chat's saved state, write the update and the reply to
+a log, save the state, commit), with asyncpg alone, no ORM, no encryption and no logic.
+
     TELEGRAM_BOT_TOKEN=... TELEGRAM_API_URL=http://127.0.0.1:PORT python -m bench.echo
 """
 
@@ -14,16 +19,54 @@ import asyncio
 import os
 import signal
 
+import asyncpg
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 AGAIN = InlineKeyboardMarkup([[InlineKeyboardButton("Again", callback_data="again")]])
+DATABASE = "BENCH_ECHO_DATABASE"
+TABLES = (
+    "CREATE TABLE IF NOT EXISTS echo_state (chat_id bigint PRIMARY KEY, updates integer NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS echo_log (id bigserial PRIMARY KEY, chat_id bigint NOT NULL,"
+    " at timestamptz NOT NULL DEFAULT now(), text text NOT NULL)",
+)
+
+
+class Ledger:
+    """Each update and its reply, written durably before the reply is sent."""
+
+    def __init__(self, pool: asyncpg.Pool | None) -> None:
+        self.pool = pool
+
+    async def record(self, chat_id: int, received: str, answer: str) -> None:
+        """One transaction of five round trips, as a step of the guide: BEGIN, read the
+        state, write both log rows, save the state, COMMIT (durable: the server's default)."""
+        if self.pool is None:
+            return
+        async with self.pool.acquire() as connection, connection.transaction():
+            updates = await connection.fetchval(
+                "SELECT updates FROM echo_state WHERE chat_id = $1", chat_id
+            )
+            await connection.executemany(
+                "INSERT INTO echo_log (chat_id, text) VALUES ($1, $2)",
+                [(chat_id, received), (chat_id, answer)],
+            )
+            await connection.execute(
+                "INSERT INTO echo_state (chat_id, updates) VALUES ($1, $2) ON CONFLICT (chat_id)"
+                " DO UPDATE SET updates = excluded.updates",
+                chat_id,
+                (updates or 0) + 1,
+            )
+
+
+LEDGER = Ledger(None)
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Echo a typed message."""
     message = update.effective_message
     if message is not None and message.text:
+        await LEDGER.record(message.chat.id, message.text, message.text)
         await message.reply_text(message.text, reply_markup=AGAIN, do_quote=False)
 
 
@@ -32,12 +75,20 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     if query is None or query.message is None:
         return
+    await LEDGER.record(query.message.chat.id, query.data or "", "Pressed")
     await query.answer()
     await context.bot.send_message(query.message.chat.id, "Pressed", reply_markup=AGAIN)
 
 
 async def serve(token: str, api_url: str) -> None:
     """Poll until SIGTERM or SIGINT."""
+    url = os.environ.get(DATABASE)
+    if url:
+        # As many connections as the assistant keeps (storage.database.PG_POOL_SIZE).
+        LEDGER.pool = await asyncpg.create_pool(url, min_size=1, max_size=20)
+        async with LEDGER.pool.acquire() as connection:
+            for table in TABLES:
+                await connection.execute(table)
     app = (
         Application.builder()
         .token(token)
@@ -61,6 +112,8 @@ async def serve(token: str, api_url: str) -> None:
         finally:
             await updater.stop()
             await app.stop()
+            if LEDGER.pool is not None:
+                await LEDGER.pool.close()
 
 
 def main() -> None:

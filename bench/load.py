@@ -1,6 +1,7 @@
 """One load run: N simulated professionals running whole incidents against the real bot process.
 
-The bot (``sexto run``, or the echo bot of :mod:`bench.echo`) is a separate process polling a
+The bot (``sexto run``, or the echo bot of :mod:`bench.echo`, with or without its PostgreSQL
+ledger) is a separate process polling a
 local Bot API server (:class:`~tests.support.loadserver.StampedBotApiServer`) that runs with the
 simulated users in this process. Each professional walks one incident (buttons and typed text),
 pausing ``think`` seconds between actions; an officer per school acknowledges every alert.
@@ -24,6 +25,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+import asyncpg
+from sqlalchemy import make_url
+
+from bench.echo import DATABASE as LEDGER_URL
 from storage.models import EscalationKind, Role
 from tests.support.audit import audit_deliveries, audit_reminders, read_ledger, timeline_problems
 from tests.support.chaos import SourceBotProcess
@@ -42,7 +47,8 @@ from tests.support.professionals import (
 )
 
 TOKEN = "123456789:AAload-bench_token_for_sexto"
-Target = Literal["sqlite", "postgres", "echo"]
+Target = Literal["sqlite", "postgres", "echo", "echo-postgres"]
+ECHOES = ("echo", "echo-postgres")  # the floors: bench.echo, without and with its ledger
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,7 @@ def peak_rss_mb(pid: int) -> float:
 @contextlib.asynccontextmanager
 async def database(target: Target, folder: Path) -> AsyncIterator[str]:
     """A fresh database for the run."""
-    if target == "postgres":
+    if target in ("postgres", "echo-postgres"):
         async with postgres_database() as url:
             yield url
     else:
@@ -189,7 +195,7 @@ async def _drive(
         rng = random.Random(scenario.seed * 1_000_003 + user_id)
         await asyncio.sleep(rng.uniform(0, high))
         chat = chats[user_id]
-        if scenario.target == "echo":
+        if scenario.target in ECHOES:
             return await echo_session(chat, rng, thinker(rng, low, high))
         return await professional_incident(chat, rng, thinker(rng, low, high))
 
@@ -216,7 +222,9 @@ async def _drive(
 async def run_scenario(scenario: Scenario, folder: Path) -> Result:
     """Run one scenario in ``folder`` and measure it."""
     result = Result(scenario.target, scenario.users)
-    if scenario.target == "postgres" and (problem := await postgres_available()):
+    if scenario.target in ("postgres", "echo-postgres") and (
+        problem := await postgres_available()
+    ):
         result.skipped = problem
         return result
     every = timedelta(seconds=scenario.reminder_every)
@@ -243,8 +251,10 @@ async def run_scenario(scenario: Scenario, folder: Path) -> Result:
         env = environment(config, url, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=server.url)
         seats = crew(scenario.users)
         bot: BotProcess
-        if scenario.target == "echo":
+        if scenario.target in ECHOES:
             seats = [s for s in seats if s.role is Role.PROFESSIONAL]
+            if scenario.target == "echo-postgres":
+                env[LEDGER_URL] = _asyncpg_dsn(url)
             bot = EchoProcess(env, folder / "echo.log")
         else:
             if scenario.bot_source is not None:
@@ -259,7 +269,7 @@ async def run_scenario(scenario: Scenario, folder: Path) -> Result:
         bot.start()
         try:
             await server.polling(within=120)
-            if scenario.target == "echo":
+            if scenario.target in ECHOES:
                 chats = {
                     s.user_id: Chat(
                         server,
@@ -299,10 +309,31 @@ async def run_scenario(scenario: Scenario, folder: Path) -> Result:
         result.problems += sorted(kinds)[:3]
         errors = re.findall(r"^[\w.]*(?:Error|Exception|Timeout)\w*: .*$", log, re.M)
         result.problems += sorted({line[:200] for line in errors})[:5]
-        if scenario.target != "echo":
+        if scenario.target == "echo-postgres":
+            await _audit_ledger(result, url)
+        elif scenario.target != "echo":
             await _audit(result, url, calls, every, runs, desks)
     result.seconds = round(time.monotonic() - started, 1)
     return result
+
+
+def _asyncpg_dsn(url: str) -> str:
+    """The SQLAlchemy URL of a test database as asyncpg takes it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _audit_ledger(result: Result, url: str) -> None:
+    """The echo bot's ledger holds every update it answered, and its reply."""
+    connection = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        updates = await connection.fetchval("SELECT coalesce(sum(updates), 0) FROM echo_state")
+        rows = await connection.fetchval("SELECT count(*) FROM echo_log")
+    finally:
+        await connection.close()
+    if updates != result.actions or rows != 2 * result.actions:
+        result.problems.append(
+            f"ledger: {updates} updates and {rows} rows for {result.actions} answered actions"
+        )
 
 
 class EchoProcess(BotProcess):
