@@ -1,9 +1,10 @@
 """The floor: a minimal python-telegram-bot echo bot, polled like the assistant.
 
 It answers every typed message with the same text and every button press with a message, each
-with one "Again" button, and touches no database: what it costs is python-telegram-bot, HTTP
-and the local Bot API server, nothing of ours. Configured like ``sexto run``: polling with a
-25 s long poll, all update types, the default sequential update processing.
+with one "Again" button, and on its own touches no database: what it costs is
+python-telegram-bot, HTTP and the local Bot API server, nothing of ours. Configured like
+``sexto run``: polling with a 25 s long poll, all update types, the default sequential update
+processing.
 
 With ``BENCH_ECHO_DATABASE`` (a PostgreSQL URL) it is the floor of a bot that records every
 update in PostgreSQL before it answers, as the assistant does: for each update, one transaction

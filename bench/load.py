@@ -1,10 +1,10 @@
 """One load run: N simulated professionals running whole incidents against the real bot process.
 
 The bot (``sexto run``, or the echo bot of :mod:`bench.echo`, with or without its PostgreSQL
-ledger) is a separate process polling a
-local Bot API server (:class:`~tests.support.loadserver.StampedBotApiServer`) that runs with the
-simulated users in this process. Each professional walks one incident (buttons and typed text),
-pausing ``think`` seconds between actions; an officer per school acknowledges every alert.
+ledger) is a separate process polling a local Bot API server
+(:class:`~tests.support.loadserver.StampedBotApiServer`) that runs with the simulated users in
+this process. Each professional walks one incident (buttons and typed text), pausing ``think``
+seconds between actions; an officer per school acknowledges every alert.
 Latency is measured on the server: from a user's update being enqueued to the bot's reply
 reaching the server. Afterwards the database is audited against what the server received.
 """
@@ -49,6 +49,7 @@ from tests.support.professionals import (
 TOKEN = "123456789:AAload-bench_token_for_sexto"
 Target = Literal["sqlite", "postgres", "echo", "echo-postgres"]
 ECHOES = ("echo", "echo-postgres")  # the floors: bench.echo, without and with its ledger
+ON_POSTGRES = ("postgres", "echo-postgres")
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def peak_rss_mb(pid: int) -> float:
 @contextlib.asynccontextmanager
 async def database(target: Target, folder: Path) -> AsyncIterator[str]:
     """A fresh database for the run."""
-    if target in ("postgres", "echo-postgres"):
+    if target in ON_POSTGRES:
         async with postgres_database() as url:
             yield url
     else:
@@ -222,9 +223,7 @@ async def _drive(
 async def run_scenario(scenario: Scenario, folder: Path) -> Result:
     """Run one scenario in ``folder`` and measure it."""
     result = Result(scenario.target, scenario.users)
-    if scenario.target in ("postgres", "echo-postgres") and (
-        problem := await postgres_available()
-    ):
+    if scenario.target in ON_POSTGRES and (problem := await postgres_available()):
         result.skipped = problem
         return result
     every = timedelta(seconds=scenario.reminder_every)
