@@ -17,7 +17,7 @@ help:
 	@echo "make test   the whole test suite"
 	@echo "make lint   ruff and mypy"
 	@echo "make rasa-env rasa-train rasa-start rasa-stop nlu-eval   the Rasa NLU server (nlu/nlu.mk)"
-	@echo "make bench  the load benchmark: N professionals at once, against an echo bot (~20 min)"
+	@echo "make bench  the load benchmark: N professionals at once, against an echo bot (~25 min)"
 	@echo "make chaos  the chaos suite with 50 kill -9 trials (make test runs 5)"
 	@echo "make bench-reminders   911-reminder lateness"
 
@@ -47,8 +47,9 @@ format: .venv/.synced
 	$(UV_RUN) ruff check --fix .
 	$(UV_RUN) ruff format .
 
-# N = 10, 50, 200 simulated professionals against the real bot on SQLite and PostgreSQL and an
-# echo bot (the floor); NLU parse latency (Rasa too when `make rasa-start` is serving); a table,
+# N = 10, 50, 200 simulated professionals against the real bot on SQLite and PostgreSQL, an
+# echo bot (the floor) and the echo bot recording each update in PostgreSQL before it answers
+# (the floor of a bot that does); NLU parse latency (Rasa too when `make rasa-start` is serving); a table,
 # then one JSON object as the last line. BENCH_ARGS passes options (python -m bench --help).
 BENCH_ARGS ?=
 bench: .venv/.synced
