@@ -39,15 +39,13 @@ from dialogues.events import (
 )
 from dialogues.protocol import ButtonSpec, Markup, Protocol, Step
 from dialogues.state import SchoolRef, State
+from nlu.entities import PREFIXED_NUMBER
 
 START_BUTTON = "start"
 CANCEL_PREFIX = "cancel:"
 CANCEL_REASONS = ("mistake", "not_sexto")
 EVENT_NUMBER = re.compile(r"^(?=.*\d)[A-Za-z0-9][A-Za-z0-9 /_.#-]{0,39}$")
 EVENT_NUMBER_DIGITS = 4
-# A police-style number typed alone, letters glued to its digits ("EV-1", "SQ26"): a number,
-# however short, where "ok 10-4" is a sentence.
-PREFIXED_NUMBER = re.compile(r"^[A-Za-z]{1,5}[-#_.]?\d[A-Za-z0-9/_.#-]*$")
 MAX_REASON = 500
 # /incident this soon after the last step shows that incident's summary again first: the
 # summary may never have arrived (a crash between saving the last step and sending it).

@@ -44,6 +44,10 @@ _DEVICE_COUNT = re.compile(
 )
 # 2026-104522, 26-083311: the usual shape of a 911 event number, anywhere.
 _EVENT_SHAPE = re.compile(r"(?<![\d-])(?P<number>(?:19|20)?\d{2}-\d{4,8})(?![\d-])")
+# A police-style number typed alone, letters glued to its digits ("EV-1", "SQ26"): a number,
+# however short, where "ok 10-4" is a sentence. Such a message asks nothing (the guard of
+# nlu.interpreters), and at the step that asks for it, it is the event number (dialogues).
+PREFIXED_NUMBER: Final = re.compile(r"^[A-Za-z]{1,5}[-#_.]?\d[A-Za-z0-9/_.#-]*$")
 # A long number right after a word that names it ("numéro d'événement: 123456789").
 _EVENT_NAMED = re.compile(
     r"(?:[ée]v[ée]nement|[ée]v[èe]nement|event|dossier|file|incident|num[ée]ro|number|no\.?|#)"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Final
 
 from nlu.embedded import DEFAULT_DATA_DIR, EmbeddedInterpreter
+from nlu.entities import PREFIXED_NUMBER
 from nlu.folding import fold
 from nlu.rasa_client import FallbackInterpreter, RasaInterpreter
 from nlu.safety import SafetyNet
@@ -76,8 +77,9 @@ _FOLLOW_UP: Final = re.compile(
     r"|on fait quoi|je fais quoi|maintenant"
     r"|apres|after that|what s next|what do (?:i|we) do)$"
 )
-# A message without a letter ("1", "3?", "14h") says nothing an engine can rank, except the
-# numbers that are words here: 911 and the radio's "10-4".
+# A message without a letter ("1", "3?", but not "14h") says nothing an engine can rank, except
+# the numbers that are words here: 911 and the radio's "10-4"; nor does a reference number
+# typed alone ("EV-1", "SQ26": nlu.entities.PREFIXED_NUMBER).
 _LETTER: Final = re.compile(r"[^\W\d_]")
 # (The folding already makes "9-1-1" and "9 1 1" one word.)
 _NUMBER_WORDS: Final = re.compile(r"\b(?:911|10 4)\b")
@@ -125,9 +127,10 @@ class SafeInterpreter:
     """The bot's pipeline: safety net first, then the engine, then the confirmation guard.
 
     When the net fires, the intent is `emergency` with confidence 1.0 and the engine's
-    ranking and entities are kept. A message without a letter (other than 911 and "10-4") is
-    nlu_fallback. A confirm_* intent on a question or a "not yet" gives way to the best other
-    intent of the ranking (or nlu_fallback below the threshold).
+    ranking and entities are kept. A message without a letter (other than 911 and "10-4"), or
+    only a reference number ("EV-1"), is nlu_fallback. A confirm_* intent on a question or a
+    "not yet" gives way to the best other intent of the ranking (or nlu_fallback below the
+    threshold).
 
     With a second opinion (the embedded engine beside Rasa), a confirmation stands only when
     the second engine reads the same one; otherwise the second engine's reading is taken. Rasa's
@@ -159,7 +162,9 @@ class SafeInterpreter:
                 if parse.intent == EMERGENCY
                 else replace(parse, intent=EMERGENCY, confidence=1.0)
             )
-        if not _LETTER.search(text) and not _NUMBER_WORDS.search(fold(text)):
+        if (
+            not _LETTER.search(text) and not _NUMBER_WORDS.search(fold(text))
+        ) or PREFIXED_NUMBER.match(text.strip()):
             return replace(parse, intent=NLU_FALLBACK, confidence=0.0)
         if parse.intent in CONFIRM_INTENTS and is_unconfirmed(text):
             done = _before_last_clause(text)

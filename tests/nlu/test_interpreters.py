@@ -125,6 +125,17 @@ async def test_a_bare_number_is_not_understood(text: str, understood: bool) -> N
     assert parse.ranking == engine.ranking
 
 
+@pytest.mark.parametrize(
+    ("text", "understood"), [("EV-1", False), (" SQ26 ", False), ("EV-1, c'est quoi?", True)]
+)
+async def test_a_reference_number_alone_is_not_understood(text: str, understood: bool) -> None:
+    """Typed at a step that does not ask for it, "EV-1" was answered with the legal text
+    (ask_legal 0.43 on the embedded engine); at the step that asks, it is the event number."""
+    engine = FixedEngine((("ask_legal", 0.9), (ASK_CALL_911, 0.1)))
+    parse = await SafeInterpreter(engine).parse(text)
+    assert (parse.intent == "ask_legal") is understood
+
+
 @pytest.mark.parametrize("text", ["911", "9-1-1 ?", "10-4"])
 async def test_911_and_10_4_are_words(text: str) -> None:
     engine = FixedEngine(((ASK_CALL_911, 0.8), ("affirm", 0.2)))
