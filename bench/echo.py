@@ -33,7 +33,7 @@ TABLES = (
 )
 
 
-class Ledger:
+class Log:
     """Each update and its reply, written durably before the reply is sent."""
 
     def __init__(self, pool: asyncpg.Pool | None) -> None:
@@ -60,14 +60,14 @@ class Ledger:
             )
 
 
-LEDGER = Ledger(None)
+LOG = Log(None)
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Echo a typed message."""
     message = update.effective_message
     if message is not None and message.text:
-        await LEDGER.record(message.chat.id, message.text, message.text)
+        await LOG.record(message.chat.id, message.text, message.text)
         await message.reply_text(message.text, reply_markup=AGAIN, do_quote=False)
 
 
@@ -76,7 +76,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     if query is None or query.message is None:
         return
-    await LEDGER.record(query.message.chat.id, query.data or "", "Pressed")
+    await LOG.record(query.message.chat.id, query.data or "", "Pressed")
     await query.answer()
     await context.bot.send_message(query.message.chat.id, "Pressed", reply_markup=AGAIN)
 
@@ -86,8 +86,8 @@ async def serve(token: str, api_url: str) -> None:
     url = os.environ.get(DATABASE)
     if url:
         # As many connections as the assistant keeps (storage.database.PG_POOL_SIZE).
-        LEDGER.pool = await asyncpg.create_pool(url, min_size=1, max_size=20)
-        async with LEDGER.pool.acquire() as connection:
+        LOG.pool = await asyncpg.create_pool(url, min_size=1, max_size=20)
+        async with LOG.pool.acquire() as connection:
             for table in TABLES:
                 await connection.execute(table)
     app = (
@@ -113,8 +113,8 @@ async def serve(token: str, api_url: str) -> None:
         finally:
             await updater.stop()
             await app.stop()
-            if LEDGER.pool is not None:
-                await LEDGER.pool.close()
+            if LOG.pool is not None:
+                await LOG.pool.close()
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """One load run: N simulated professionals running whole incidents against the real bot process.
 
-The bot (``sexto run``, or the echo bot of :mod:`bench.echo`, with or without its PostgreSQL
-ledger) is a separate process polling a local Bot API server
+The bot (``sexto run``, or the echo bot of :mod:`bench.echo`, with or without its log in
+PostgreSQL) is a separate process polling a local Bot API server
 (:class:`~tests.support.loadserver.StampedBotApiServer`) that runs with the simulated users in
 this process. Each professional walks one incident (buttons and typed text), pausing ``think``
 seconds between actions; an officer per school acknowledges every alert.
@@ -28,7 +28,7 @@ from typing import Any, Literal
 import asyncpg
 from sqlalchemy import make_url
 
-from bench.echo import DATABASE as LEDGER_URL
+from bench.echo import DATABASE as ECHO_LOG_URL
 from storage.models import EscalationKind, Role
 from tests.support.audit import audit_deliveries, audit_reminders, read_ledger, timeline_problems
 from tests.support.chaos import SourceBotProcess
@@ -48,7 +48,7 @@ from tests.support.professionals import (
 
 TOKEN = "123456789:AAload-bench_token_for_sexto"
 Target = Literal["sqlite", "postgres", "echo", "echo-postgres"]
-ECHOES = ("echo", "echo-postgres")  # the floors: bench.echo, without and with its ledger
+ECHOES = ("echo", "echo-postgres")  # the floors: bench.echo, without and with its log
 ON_POSTGRES = ("postgres", "echo-postgres")
 
 
@@ -253,7 +253,7 @@ async def run_scenario(scenario: Scenario, folder: Path) -> Result:
         if scenario.target in ECHOES:
             seats = [s for s in seats if s.role is Role.PROFESSIONAL]
             if scenario.target == "echo-postgres":
-                env[LEDGER_URL] = _asyncpg_dsn(url)
+                env[ECHO_LOG_URL] = _asyncpg_dsn(url)
             bot = EchoProcess(env, folder / "echo.log")
         else:
             if scenario.bot_source is not None:
@@ -309,7 +309,7 @@ async def run_scenario(scenario: Scenario, folder: Path) -> Result:
         errors = re.findall(r"^[\w.]*(?:Error|Exception|Timeout)\w*: .*$", log, re.M)
         result.problems += sorted({line[:200] for line in errors})[:5]
         if scenario.target == "echo-postgres":
-            await _audit_ledger(result, url)
+            await _audit_echo_log(result, url)
         elif scenario.target != "echo":
             await _audit(result, url, calls, every, runs, desks)
     result.seconds = round(time.monotonic() - started, 1)
@@ -321,8 +321,8 @@ def _asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def _audit_ledger(result: Result, url: str) -> None:
-    """The echo bot's ledger holds every update it answered, and its reply."""
+async def _audit_echo_log(result: Result, url: str) -> None:
+    """The echo bot's log holds every update it answered, and its reply."""
     connection = await asyncpg.connect(_asyncpg_dsn(url))
     try:
         updates = await connection.fetchval("SELECT coalesce(sum(updates), 0) FROM echo_state")
@@ -331,7 +331,7 @@ async def _audit_ledger(result: Result, url: str) -> None:
         await connection.close()
     if updates != result.actions or rows != 2 * result.actions:
         result.problems.append(
-            f"ledger: {updates} updates and {rows} rows for {result.actions} answered actions"
+            f"echo log: {updates} updates and {rows} rows for {result.actions} answered actions"
         )
 
 

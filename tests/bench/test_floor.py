@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from bench.echo import TABLES
-from bench.load import Result, Scenario, _asyncpg_dsn, _audit_ledger, run_scenario
+from bench.load import Result, Scenario, _asyncpg_dsn, _audit_echo_log, run_scenario
 from tests.support.databases import postgres_database
 from tests.support.professionals import ECHO_PLAN
 
@@ -24,13 +24,13 @@ async def test_the_echo_bot_records_each_update_and_its_reply_before_answering(
 
     assert result.skipped is None
     assert result.finished == 2, result.stuck
-    # Every action was answered, and the ledger audit found each one and its reply.
+    # Every action was answered, and the log audit found each one and its reply.
     assert result.actions == 2 * len(ECHO_PLAN)
     assert result.problems == []
     assert result.bot_errors == 0
 
 
-async def test_the_ledger_audit_says_when_the_ledger_misses_an_update() -> None:
+async def test_the_log_audit_says_when_the_log_misses_an_update() -> None:
     async with postgres_database() as url:
         connection = await asyncpg.connect(_asyncpg_dsn(url))
         try:
@@ -44,6 +44,6 @@ async def test_the_ledger_audit_says_when_the_ledger_misses_an_update() -> None:
             await connection.close()
         result = Result("echo-postgres", 1, actions=3)
 
-        await _audit_ledger(result, url)
+        await _audit_echo_log(result, url)
 
-    assert result.problems == ["ledger: 2 updates and 3 rows for 3 answered actions"]
+    assert result.problems == ["echo log: 2 updates and 3 rows for 3 answered actions"]
