@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import reminders
-from bench.load import ECHOES, Result, Scenario, Target, run_scenario
+from bench.load import ECHOES, TARGETS, Result, Scenario, Target, run_scenario
 from bench.nlu import parse_latency
 
 TARGET_RATIO_N50 = 1.5
@@ -43,8 +43,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--users", default="10,50,200", help="values of N (default 10,50,200)")
     parser.add_argument(
         "--targets",
-        default="echo,echo-postgres,sqlite,postgres",
-        help="which bots to run: echo, echo-postgres, sqlite, postgres (default all four)",
+        default=",".join(TARGETS),
+        help=f"which bots to run: {', '.join(TARGETS)} (default all)",
     )
     parser.add_argument("--think", default="3:9", help="seconds between actions, LOW:HIGH")
     parser.add_argument(
@@ -171,9 +171,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     low, _, high = args.think.partition(":")
     think = (float(low), float(high or low))
     users = [int(n) for n in _split(args.users)]
-    targets: list[Target] = [
-        t for t in ("echo", "echo-postgres", "sqlite", "postgres") if t in _split(args.targets)
-    ]
+    targets: list[Target] = [t for t in TARGETS if t in _split(args.targets)]
     unknown = set(_split(args.targets)) - set(targets)
     if unknown:
         raise SystemExit(f"unknown target(s): {', '.join(sorted(unknown))}")

@@ -48,6 +48,7 @@ from tests.support.professionals import (
 
 TOKEN = "123456789:AAload-bench_token_for_sexto"
 Target = Literal["sqlite", "postgres", "echo", "echo-postgres"]
+TARGETS: tuple[Target, ...] = ("echo", "echo-postgres", "sqlite", "postgres")  # in run order
 ECHOES = ("echo", "echo-postgres")  # the floors: bench.echo, without and with its log
 ON_POSTGRES = ("postgres", "echo-postgres")
 
