@@ -461,8 +461,9 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
     # A missing student.
     _t(
         MISSING,
-        r"\b(?:elle|il|ils|elles|eleve|fille|gars|garcon|jeune|victime|enfant|ado|fils"
-        r"|ma fille|sa fille)(?: est| a| sont| a ete| etait| est partie?| est rendue?)?"
+        r"\b(?:elle|il|ils|elles|eleves?|filles?|gars|garcon|jeune|victime|enfant|ado|fils"
+        r"|ma fille|sa fille|petite?|adolescente?|etudiante?)"
+        r"(?: est| a| sont| a ete| etait| est partie?| est rendue?)?"
         r" (?:disparue?s?|introuvables?|portee? disparue?s?|en fugue)\b",
     ),
     _t(MISSING, r"\b(?:fugue|fugu[ee]e?|fuguer|disparition|introuvables?)\b"),
@@ -529,6 +530,17 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"\b(?:partie?s?|parti|sauvee?s?|enfuie?s?|sortie?s?) (?:de l ecole )?sans"
         r" (?:permission|avertir|le dire|rien dire|autorisation)|\bs est (?:sauvee?|enfuie?)\b"
         r"|\bleft (?:the )?school without",
+    ),
+    # Not seen since: "hasn't been seen since 2nd period", "personne l'a vue depuis le dîner".
+    _t(
+        MISSING,
+        r"\b(?:she|he|they|student|girl|boy|kid|child|teen|victim|daughter|son)\b"
+        r"(?: \w+){0,4}? (?:has not|have not|had not|not) been seen (?:since|for)\b"
+        r"|\b(?:nobody|no one|none of us)(?: s| has| have)? (?:seen|heard from) (?:her|him|them)"
+        r" (?:since|for)\b"
+        r"|\bpersonne (?:ne |n )?(?:l|la|le|les) (?:a |ont )?(?:vue?s?|revue?s?) depuis\b"
+        r"|\b(?:l|la|le|les) (?:a|ont) (?:pas|plus|pu|jamais) (?:vue?s?|revue?s?) depuis\b",
+        negatable=False,
     ),
     # Not home since last night: "est pas rentrée depuis hier", "didn't come home last night".
     _t(

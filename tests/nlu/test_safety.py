@@ -88,6 +88,12 @@ NET = SafetyNet()
         ("no one has been able to reach him since noon", MISSING),
         ("elle est partie du cours pis personne la trouve", MISSING),
         ("personne ne l'a retrouvée depuis la récré", MISSING),
+        ("the boy from the video hasn't been seen since noon", MISSING),
+        ("she has not been seen for two hours, her phone is off", MISSING),
+        ("nobody's seen him since lunch", MISSING),
+        ("personne l'a vue depuis le dîner", MISSING),
+        ("ses parents l'ont pas vue depuis hier soir", MISSING),
+        ("la petite a disparu après le cours de math", MISSING),
         ("cet élève est en danger", DANGER),
         ("un adulte texte une de mes élèves depuis des semaines", ADULT),
         ("a man in his thirties keeps messaging one of our students", ADULT),
@@ -195,6 +201,10 @@ def test_accents_case_stretching_and_typos(text: str) -> None:
         "she has to take all her meds with food",
         "elle est pas encore rentrée de son cours",
         "jai appelé le 911",
+        "the photo has not been seen since the account was closed",
+        "I have not seen the image since, I never opened it",
+        "on l'a vue depuis, elle va mieux",
+        "la photo a disparu de la story",
     ],
 )
 def test_quiet_on_protocol_talk_and_negations(text: str) -> None:
