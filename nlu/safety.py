@@ -47,6 +47,14 @@ _DOUBTS: Final = frozenset(
 _CONCESSIVE: Final = frozenset(_words("si if"))
 _EVEN: Final = frozenset(_words("meme even"))
 _NEGATION_WINDOW: Final = 4
+# A question about danger the user reports (the dispatcher's), and their answer: no.
+_ASKED: Final = re.compile(
+    r"\b(?:asked|asks|asking|demande|demandait|demandaient)(?: \w+)? (?:if|whether|si|s il)\b"
+)
+_ANSWERED_NO: Final = re.compile(
+    r"\b(?:i|we) (?:said|answered|told (?:them|him|her))(?: that)? (?:no|nope|not)\b"
+    r"|\b(?:j ai|jai|on a|nous avons) (?:dit|repondu)(?: que)? non\b"
+)
 _WORD: Final = re.compile(r"[a-z0-9]+")
 
 _SELF = r"(?:him|her|my|them|your|our|one)sel(?:f|ves)"
@@ -90,7 +98,14 @@ _MEETING = (
 _TARGET_NAMED = (
     r"(?:(?:a|the|une|un|des|one of (?:the|our|my)|(?:une|un) des) )?" + _TARGET + r"\b"
 )
-_MEETING_ALONE = r"(?:" + _MEETING + r")\b(?! (?:with|avec) (?!" + _TARGET_NAMED + r"))"
+# Nor is meeting the staff: "veut nous rencontrer", "wants to meet us".
+_MEETING_ALONE = (
+    r"(?<!\bnous )(?<!\bvous )(?:"
+    + _MEETING
+    + r")\b(?! (?:with|avec) (?!"
+    + _TARGET_NAMED
+    + r"))(?! (?:us|you)\b)"
+)
 # An adult arranging a meeting: "un homme de 26 ans qui lui donne rendez-vous", "an adult set
 # up a meeting with the girl".
 _ARRANGE_VERB = r"(?:donn\w*|fix\w*|set\w* up|arrang\w*|plann?\w*|organi[sz]\w*|booked)"
@@ -109,6 +124,13 @@ def _t(category: str, pattern: str, *, negatable: bool = True) -> _Trigger:
     """Compile one lexicon entry."""
     return _Trigger(category, re.compile(pattern), negatable)
 
+
+# "the phone is about to die", "it's going to die soon": a battery, not a student.
+_NOT_A_DEVICE: Final = "".join(
+    rf"(?<!\b{device}{verb})"
+    for device in ("phone", "phones", "cell", "battery", "ipad", "tablet", "laptop", "it", "its")
+    for verb in (" ", " is ", " s ", " are ")
+)
 
 _TRIGGERS: Final[tuple[_Trigger, ...]] = (
     # Suicide and self-harm.
@@ -190,7 +212,9 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
     ),
     _t(
         SUICIDE,
-        r"\b(?:want|wants|wanted|going|gonna|talk\w* about|think\w* about|plan\w*"
+        r"\b"
+        + _NOT_A_DEVICE
+        + r"(?:want|wants|wanted|going|gonna|talk\w* about|think\w* about|plan\w*"
         r"|threaten\w*|will|ll|about) (?:to )?(?:end it|die\b|be dead)",
     ),
     # "wants to not be here"; but "the officer won't be here for a while" is only late.
@@ -223,6 +247,13 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r" (?:les |le |la |ses |son |sa )?(?:bras|poignets?|cuisses?|jambes?|ventre|peau)\b"
         r"|\b(?:cut|cuts|cutting|slash\w*|carv\w*|scratch\w*) (?:on )?(?:her|his|their|my)"
         r" (?:own )?(?:arms|wrists?|thighs?)\b",
+    ),
+    # Cuts seen on the body: "des coupures fraîches sur ses poignets".
+    _t(
+        SUICIDE,
+        r"\b(?:coupures?|entailles?|taillades?|scarifications?|marques? de coupures?)"
+        r"(?: \w+)? (?:sur|aux|au|a) (?:les |le |la |ses |son |sa |l )?(?:bras|poignets?"
+        r"|cuisses?|jambes?|ventre)\b",
     ),
     _t(
         SUICIDE,
@@ -509,7 +540,8 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
     ),
     _t(
         MISSING,
-        r"\b(?:nobody|no one|none of us) (?:can|could|has been able to|managed to) (?:find|locate"
+        r"\b(?:nobody|no one|none of us|none of (?:her|his|their) (?:friends|parents|family))"
+        r" (?:can|could|has been able to|have been able to|managed to) (?:find|locate"
         r"|reach) (?:her|him|them|the student|the kid|the girl|the boy)\b",
         negatable=False,
     ),
@@ -521,7 +553,8 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
     ),
     _t(
         MISSING,
-        r"\b(?:nobody|no one|do not|does not|we do not|idk|dunno) (?:knows? )?where"
+        r"\b(?:nobody|no one|do not|does not|we do not|idk|dunno|not sure|no idea)"
+        r" (?:knows? )?where"
         r" (?:she|he|they) (?:is|are|went|s)",
         negatable=False,
     ),
@@ -550,7 +583,7 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r" (?:depuis|de la nuit|cette nuit|hier)\b"
         r"|\b(?:has not|have not|did not|never|has never) (?:come|came|gone|been|made it"
         r"|returned|get|got|gotten) (?:back )?home (?:since|last night|yesterday|all night"
-        r"|overnight)\b",
+        r"|overnight|for lunch|at lunch|at noon|after school)\b",
         negatable=False,
     ),
     # Immediate danger, said as such.
@@ -615,6 +648,8 @@ class SafetyNet:
             for match in trigger.pattern.finditer(folded):
                 if trigger.negatable and _negated(folded, match.start()):
                     continue
+                if trigger.category == DANGER and _asked_and_answered_no(folded, match):
+                    continue
                 return SafetyHit(trigger.category, match.group(0).strip())
         return self._fuzzy(folded)
 
@@ -633,6 +668,15 @@ class SafetyNet:
                     break
                 return SafetyHit(category, word)
         return None
+
+
+def _asked_and_answered_no(folded: str, match: re.Match[str]) -> bool:
+    """Whether "in danger" is a question the user reports and says they answered no to:
+    "911 done, they asked if anyone was in danger, I said no"."""
+    return bool(
+        _ASKED.search(folded, max(0, match.start() - 60), match.start())
+        and _ANSWERED_NO.search(folded, match.end())
+    )
 
 
 def _negated(folded: str, start: int) -> bool:
