@@ -227,6 +227,22 @@ async def test_pipeline_end_to_end(pipeline: SafeInterpreter) -> None:
     assert (await pipeline.parse("j'ai callé le 911")).intent == CONFIRM_911_CALLED
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "non non, personne est en danger là",
+        "nobody's in any danger, she's calm",
+        "no, no one is in danger right now",
+    ],
+)
+async def test_no_to_the_danger_question_is_no_emergency(
+    pipeline: SafeInterpreter, text: str
+) -> None:
+    """The answer to the first step's question, typed instead of pressed: the emergency
+    answer (911 now, crisis lines) would be the opposite of what was said."""
+    assert (await pipeline.parse(text)).intent == DENY
+
+
 async def test_a_confirmation_stands_only_when_the_second_opinion_reads_the_same() -> None:
     second = FixedEngine((("greet", 0.68), (CONFIRM_911_CALLED, 0.19)))
     rasa = SafeInterpreter(
