@@ -245,13 +245,14 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         SUICIDE,
         r"\bs (?:est|etait) (?:scratche|grafigne|griffe|entaille|taillade|brule|lacere)e?s?"
         r" (?:les |le |la |ses |son |sa )?(?:bras|poignets?|cuisses?|jambes?|ventre|peau)\b"
-        r"|\b(?:cut|cuts|cutting|slash\w*|carv\w*|scratch\w*) (?:on )?(?:her|his|their|my)"
-        r" (?:own )?(?:arms|wrists?|thighs?)\b",
+        r"|\b(?:cut|cuts|cutting|slash\w*|carv\w*|scratch\w*|burns|burned|burnt|burning)"
+        r" (?:on )?(?:her|his|their|my) (?:own )?(?:arms|wrists?|thighs?)\b",
     ),
     # Cuts seen on the body: "des coupures fraîches sur ses poignets".
     _t(
         SUICIDE,
-        r"\b(?:coupures?|entailles?|taillades?|scarifications?|marques? de coupures?)"
+        r"\b(?:coupures?|entailles?|taillades?|scarifications?|marques? de coupures?"
+        r"|brulures?)"
         r"(?: \w+)? (?:sur|aux|au|a) (?:les |le |la |ses |son |sa |l )?(?:bras|poignets?"
         r"|cuisses?|jambes?|ventre)\b",
     ),

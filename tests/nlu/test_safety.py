@@ -99,6 +99,8 @@ NET = SafetyNet()
         ("honestly not sure where he is right now", MISSING),
         ("j'ai vu des coupures fraîches sur ses poignets", SUICIDE),
         ("il a des entailles sur les cuisses", SUICIDE),
+        ("there are fresh burns on his wrists", SUICIDE),
+        ("elle a des brûlures sur les poignets, elle dit que c'est elle", SUICIDE),
         ("the phone is fine but she is going to die, she says", SUICIDE),
         ("they asked if anyone was in danger, I said yes, he has a knife", WEAPON),
         ("the dispatcher asked if she was in danger, I said yes", DANGER),
@@ -218,6 +220,7 @@ def test_accents_case_stretching_and_typos(text: str) -> None:
         "911 done. they asked if anyone was in danger, I said no",
         "le 911 m'a demandé si elle était en danger, j'ai dit que non",
         "un homme de l'entretien veut nous rencontrer demain pour le chauffage",
+        "he burned his hand on the stove in cooking class",
         "an adult from the parents' committee wants to meet us on friday",
     ],
 )
