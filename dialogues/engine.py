@@ -497,7 +497,11 @@ def _said(protocol: Protocol, state: State, event: UserSaid, now: datetime) -> R
             effects.append(_offer_911(protocol, state))
         return state, effects
     if intent in ANSWERED:
-        answer = Say(protocol.text(f"answer.{intent}", language))
+        # A step may answer in its own words ("non" to "is anyone in danger?" is not "not yet").
+        key = f"answer.{intent}"
+        if current is not None and f"{key}.{current.id}" in protocol.texts:
+            key = f"{key}.{current.id}"
+        answer = Say(protocol.text(key, language))
         if idle:
             if intent in ("greet", "thank", "out_of_scope"):
                 return state, [answer, _idle(protocol, state)]

@@ -526,6 +526,40 @@ def test_questions_are_answered_then_the_step_is_offered_again(
     assert not any(isinstance(e, StepCompleted | AdvanceStatus | UpdateIncident) for e in effects)
 
 
+@pytest.mark.parametrize(
+    ("intent", "answer", "language"),
+    [
+        ("deny", 'Noted. To go on, press "No immediate danger"', "en"),
+        ("affirm", "call 911 now", "en"),
+        ("deny", "appuyez sur « Non, pas de danger immédiat »", "fr"),
+        ("affirm", "appelez le 911 maintenant", "fr"),
+    ],
+)
+def test_yes_or_no_typed_at_the_danger_question_answers_it_and_waits_for_the_button(
+    protocol: Protocol, intent: str, answer: str, language: str
+) -> None:
+    """Not "when it is done": the question was whether anyone is in danger. The answer
+    stays a button press, as every step's (the state never changes on the NLU alone)."""
+    walk = Walk(protocol, language)
+    walk.to("danger")
+    before = walk.state
+    walk(said("...", intent))
+    assert answer in walk.text()
+    assert "When it is done" not in walk.text()
+    assert walk.buttons() == [
+        protocol.text("danger.yes", language),
+        protocol.text("danger.no", language),
+    ]
+    assert walk.state == before
+
+
+def test_no_typed_at_a_later_step_still_means_not_yet(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk.to("grid")
+    walk(said("not yet", "deny"))
+    assert "When it is done, press the button" in walk.text()
+
+
 @pytest.mark.parametrize("at", ["mode", "never", "call911", "event_number"])
 def test_an_emergency_at_any_step_says_911_then_returns(protocol: Protocol, at: str) -> None:
     walk = Walk(protocol)
