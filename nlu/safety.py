@@ -146,7 +146,7 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
     ),
     _t(
         SUICIDE,
-        r"\bs (?:est|etait) (?:coupee?|scarifiee?|mutilee?|blessee? expres|pendue?"
+        r"\bs (?:est|etait|etre) (?:coupee?|scarifiee?|mutilee?|blessee? expres|pendue?"
         r"|fait du mal|fait mal expres|ouvert les veines)",
     ),
     _t(
@@ -254,7 +254,7 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"\b(?:coupures?|entailles?|taillades?|scarifications?|marques? de coupures?"
         r"|brulures?)"
         r"(?: \w+)? (?:sur|aux|au|a) (?:les |le |la |ses |son |sa |l )?(?:bras|poignets?"
-        r"|cuisses?|jambes?|ventre)\b",
+        r"|cuisses?|jambes?|ventre|avant bras)\b",
     ),
     _t(
         SUICIDE,
@@ -581,10 +581,15 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         MISSING,
         r"\b(?:pas|jamais|toujours pas|pu|plus) (?:rentree?s?|revenue?s?|retournee?s?)"
         r"(?: (?:a la maison|chez (?:elle|lui|eux|nous|ses parents)))?"
-        r" (?:depuis|de la nuit|cette nuit|hier)\b"
+        r" (?:depuis|de la nuit|cette nuit|hier|apres (?:le diner|la recre|le cours|l ecole)"
+        r"|du diner|de la recre)\b"
         r"|\b(?:has not|have not|did not|never|has never) (?:come|came|gone|been|made it"
         r"|returned|get|got|gotten) (?:back )?home (?:since|last night|yesterday|all night"
-        r"|overnight|for lunch|at lunch|at noon|after school)\b",
+        r"|overnight|for lunch|at lunch|at noon|after school)\b"
+        r"|\b(?:did not|never|has not|have not) (?:come|came) back (?:after|from)"
+        r" (?:lunch|recess|the break|break|gym|the washroom|the bathroom)\b"
+        r"|\b(?:parents|mom|mother|dad|father|family|friends)(?: \w+)? (?:have not|has not"
+        r"|had not) (?:seen|heard from) (?:her|him|them)\b",
         negatable=False,
     ),
     # Immediate danger, said as such.
