@@ -262,6 +262,14 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"(?:toit|roof|pont|bridge)",
     ),
     # Threats of violence.
+    # Revenge: "he's gonna make them all pay", "il va leur faire payer" (not "pay for the trip").
+    _t(
+        VIOLENCE,
+        r"\bmake (?:them|him|her|everyone|everybody|you|y all) (?:all )?pay\b"
+        r"(?! (?:for|the|a|an|back|fees?|rent|it|his|her|their|\d)\b)"
+        r"|\b(?:va|vais|vont|veut|veulent) (?:leur|lui|te|vous) faire payer\b"
+        r"(?! (?:le|la|les|l|des|du|pour|un|une)\b)",
+    ),
     _t(
         VIOLENCE,
         r"\bmenac\w* (?:de |d )?"

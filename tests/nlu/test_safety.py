@@ -105,6 +105,8 @@ NET = SafetyNet()
         ("she didn't come back from the washroom an hour ago", MISSING),
         ("il est jamais revenu de la récré", MISSING),
         ("his mom hasn't heard from him and his phone is off", MISSING),
+        ("he says he'll bring something tomorrow and make them all pay", VIOLENCE),
+        ("il dit qu'il va leur faire payer, à tous", VIOLENCE),
         ("elle a des brûlures sur les poignets, elle dit que c'est elle", SUICIDE),
         ("the phone is fine but she is going to die, she says", SUICIDE),
         ("they asked if anyone was in danger, I said yes, he has a knife", WEAPON),
@@ -228,6 +230,8 @@ def test_accents_case_stretching_and_typos(text: str) -> None:
         "he burned his hand on the stove in cooking class",
         "he did not come back to class after the meeting, he went home with his mom",
         "I have not seen him today, he was absent",
+        "the school will make them pay for the broken window",
+        "l'école va leur faire payer le voyage",
         "an adult from the parents' committee wants to meet us on friday",
     ],
 )
