@@ -113,16 +113,20 @@ _ARRANGE_VERB = r"(?:donn\w*|fix\w*|set\w* up|arrang\w*|plann?\w*|organi[sz]\w*|
 
 @dataclass(frozen=True, slots=True)
 class _Trigger:
-    """One lexicon entry: a category, a regex on folded text, whether negation cancels it."""
+    """One lexicon entry: a category, a regex on folded text, whether negation cancels it, and
+    whether a question the user reports and answered no to cancels it."""
 
     category: str
     pattern: re.Pattern[str]
     negatable: bool
+    answerable: bool
 
 
-def _t(category: str, pattern: str, *, negatable: bool = True) -> _Trigger:
+def _t(
+    category: str, pattern: str, *, negatable: bool = True, answerable: bool = False
+) -> _Trigger:
     """Compile one lexicon entry."""
-    return _Trigger(category, re.compile(pattern), negatable)
+    return _Trigger(category, re.compile(pattern), negatable, answerable)
 
 
 # "the phone is about to die", "it's going to die soon": a battery, not a student.
@@ -601,7 +605,12 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         negatable=False,
     ),
     # Immediate danger, said as such.
-    _t(DANGER, r"\b(?:en|in) danger\b|\bdanger (?:immediat|imminent)|\bimmediate danger"),
+    # "they asked if anyone was in danger, I said no": the dispatcher's question, answered.
+    _t(
+        DANGER,
+        r"\b(?:en|in) danger\b|\bdanger (?:immediat|imminent)|\bimmediate danger",
+        answerable=True,
+    ),
     _t(DANGER, r"\b(?:pas|plus|pu) en securite\b|\bnot safe\b|\bunsafe\b", negatable=False),
     # A student bleeding now ("ça saigne encore"); "elle saigne plus" is over.
     _t(
@@ -662,7 +671,7 @@ class SafetyNet:
             for match in trigger.pattern.finditer(folded):
                 if trigger.negatable and _negated(folded, match.start()):
                     continue
-                if trigger.category == DANGER and _asked_and_answered_no(folded, match):
+                if trigger.answerable and _asked_and_answered_no(folded, match):
                     continue
                 return SafetyHit(trigger.category, match.group(0).strip())
         return self._fuzzy(folded)
