@@ -98,6 +98,9 @@ def media_kind(message: Message) -> str:
 class TelegramFront:
     """The bot's behaviour on Telegram; every decision about content is the guide's."""
 
+    # How long a guide button may spin before it is answered without waiting for its step.
+    spinner_grace = 0.5
+
     def __init__(
         self,
         guide: Guide,
@@ -113,8 +116,6 @@ class TelegramFront:
         self.messenger: Messenger | None = None
         # How long an update is tried again while the database is unreachable.
         self.patience = 300.0
-        # How long a guide button may spin before it is answered without waiting for its step.
-        self.spinner_grace = 0.5
 
     def install(self, app: Application) -> None:  # type: ignore[type-arg]
         """Register the handlers, groups first so nothing else answers there."""

@@ -14,6 +14,7 @@ from storage.models import Role
 from storage.repositories import Enrollment
 from tests.support.botapi import BotApiServer
 from tests.support.serving import serving
+from tests.support.stalls import watched_loop
 
 TOKEN = "123456789:AAtest-token_for_sexto"
 
@@ -82,6 +83,7 @@ async def telegram(
     """The bot, as `sexto run` serves it, on a fresh database behind a local Bot API server."""
     config = with_sections(config, escalation=policy, telegram=telegram_options)
     async with (
+        watched_loop(),
         BotApiServer(token=TOKEN, bot_username="sexto_test_bot") as server,
         serving(server, config, database_url, TOKEN) as runtime,
     ):
