@@ -58,6 +58,8 @@ _ANSWERED_NO: Final = re.compile(
 _WORD: Final = re.compile(r"[a-z0-9]+")
 
 _SELF = r"(?:him|her|my|them|your|our|one)sel(?:f|ves)"
+# "se pendre au téléphone" is to be on the phone for long.
+_NOT_ON_THE_PHONE = r"(?! (?:au|a son|a sa|a mon) (?:telephone|tel|cell|cellulaire|phone))"
 _PRONOUN_OBJ = r"(?:le |la |les |l |te |me |lui |leur |vous )?"
 # "menace de venir le poignarder", "va aller la battre"
 _COMING = r"(?:venir |aller |revenir |passer )?"
@@ -146,7 +148,7 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
     _t(
         SUICIDE,
         r"\bse (?:coupe|coupent|scarifie|scarifient|mutile|mutilent|fai[ts] du mal"
-        r"|fai[ts] mal expres|blesse expres|pend)\b",
+        r"|fai[ts] mal expres|blesse expres|pend)\b" + _NOT_ON_THE_PHONE,
     ),
     _t(
         SUICIDE,
@@ -186,6 +188,13 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"\b(?:veu[tx]|voudrai[st]|aimerai[st]|souhaite) (?:juste |seulement )?(?:d )?etre"
         r" morte?s?\b|\bwish(?:es|ed)? (?:she|he|i) (?:was|were) (?:dead|never born)",
     ),
+    # Death over what is happening: "she'd rather be dead than go back to class".
+    _t(
+        SUICIDE,
+        r"\b(?:rather|sooner) (?:be dead|die|not be alive|not exist|not live)\b"
+        r"|\b(?:aime|aimerai[st]|aimait|prefere|preferai[st]|prefererai[st])"
+        r" (?:mieux|plutot|encore mieux) (?:mour+ir|crever|etre morte?s?)\b",
+    ),
     _t(
         SUICIDE,
         r"\blettre d adieu|\bmessage d adieu|\bgoodbye (?:note|letter|message|post)"
@@ -207,8 +216,38 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r" (?:all (?:her|his|my|the|those) |toutes? (?:ses|mes|les) )(?:pills|meds|pilules"
         r"|medicaments|comprimes)\b",
     ),
+    # "going to swallow everything in her mom's medicine cabinet".
+    _t(
+        SUICIDE,
+        r"\b(?:take|swallow|prendre|avaler)\w* (?:everything|all|tout|tout ce qu il y a)"
+        r" (?:in|from|of|out of|de|du|dans|dans la|dans le) (?:\w+ ){0,3}?(?:medicine"
+        r"|pharmacie|pills|meds|pilules|medicaments|comprimes)",
+    ),
     _t(SUICIDE, r"\b(?:overdose|surdose|od ed)\b"),
     _t(SUICIDE, r"\bkill(?:s|ing|ed)? " + _SELF + r"|\bkms\b|\bunalive"),
+    _t(
+        SUICIDE,
+        r"\bshoot(?:s|ing)? "
+        + _SELF
+        + r"|\bhang(?:s|ing)? "
+        + _SELF
+        + r"|\bse (?:tirer|tire|tirait) une balle"
+        r"|\bse (?:pendre|pendait)\b" + _NOT_ON_THE_PHONE,
+    ),
+    # A farewell: "this is my last day" on a story; not "my last day before the holidays".
+    _t(
+        SUICIDE,
+        r"\b(?:this is|today is|c est|aujourd hui c est) (?:my|mon) (?:last|dernier)"
+        r" (?:day|jour)\b"
+        r"(?! (?:of|at|before|here|off|d ecole|a l ecole|avant|ici|de (?:travail|classe|cours)))",
+    ),
+    # "doesn't want to wake up tomorrow": the negation is the danger.
+    _t(
+        SUICIDE,
+        r"\b(?:not|never) (?:want|wants|wanting|wanted) to wake up\b"
+        r"|\b(?:veu[tx]|voulait|voudrai[st]) (?:plus|pu|pas|jamais) se reveiller\b",
+        negatable=False,
+    ),
     _t(
         SUICIDE,
         r"\b(?:end|ending|take|taking|finish|finishing) (?:with )?(?:it all|(?:his|her|my|their"
@@ -260,12 +299,24 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"(?: \w+)? (?:sur|aux|au|a) (?:les |le |la |ses |son |sa |l )?(?:bras|poignets?"
         r"|cuisses?|jambes?|ventre|avant bras)\b",
     ),
+    # Up high: "she's standing on the roof", "il est monté sur le pont"; not "the ball is on
+    # the roof".
     _t(
         SUICIDE,
-        r"\b(?:est|monte|montee|montes|is|went|climbed) (?:sur|on|up on) (?:le|the) "
-        r"(?:toit|roof|pont|bridge)",
+        r"\b(?:standing|sitting|climbed|climbing|went|debout|assise?|montee?s?|grimpee?s?)"
+        r" (?:up )?(?:sur|on|onto|up on|en haut du?) (?:le |the |la |a |un )?(?:toit|roof|pont"
+        r"|bridge|ledge|rebord|railing|parapet|garde fou)\b"
+        r"|\b(?:she|he|they|elle|il|ils|elles) (?:s|is|are|est|sont|etait) (?:sur|on|up on)"
+        r" (?:le |the )?(?:toit|roof|pont|bridge|ledge|rebord)\b",
     ),
     # Threats of violence.
+    # Waiting for him to beat him up: "l'attend dehors pour lui régler son cas".
+    _t(
+        VIOLENCE,
+        r"\battend\w*\b.{0,50}?\bpour (?:lui|leur|le|la|les) (?:regler (?:son|leur) (?:cas|compte)"
+        r"|casser la (?:gueule|yeule|face)|sauter dessus|faire la peau|faire mal|taper dessus)"
+        r"|\bwaiting\b.{0,50}?\bto (?:beat|jump|fight|hurt|get) (?:him|her|them)\b",
+    ),
     # Revenge: "he's gonna make them all pay", "il va leur faire payer" (not "pay for the trip").
     _t(
         VIOLENCE,
@@ -583,8 +634,11 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"\b(?:she|he|they|student|girl|boy|kid|child|teen|victim|daughter|son)\b"
         r"(?: \w+){0,4}? (?:has not|have not|had not|not) been seen (?:since|for)\b"
         r"|\b(?:nobody|no one|none of us)(?: s| has| have)? (?:seen|heard from) (?:her|him|them)"
-        r" (?:since|for)\b"
+        r" (?:since|for|in)\b"
         r"|\bpersonne (?:ne |n )?(?:l|la|le|les) (?:a |ont )?(?:vue?s?|revue?s?) depuis\b"
+        r"|\b(?:ca fait|depuis) (?:\w+ ){0,2}?(?:\d+ ?)?(?:minutes?|min|heures?|hres?|h)"
+        r" (?:que )?personne"
+        r" (?:ne |n )?(?:l|la|le|les) (?:a |ont )?(?:vue?s?|revue?s?)\b"
         r"|\b(?:l|la|le|les) (?:a|ont) (?:pas|plus|pu|jamais) (?:vue?s?|revue?s?) depuis\b",
         negatable=False,
     ),
@@ -634,7 +688,7 @@ _FUZZY_WORDS: Final[dict[str, str]] = {
     **dict.fromkeys(
         _words(
             "chantage sextorsion sextortion extorsion extortion extorque extorquer blackmail"
-            " blackmailing blackmailed blackmails"
+            " blackmailing blackmailed blackmails sextorted sextorting sextorque sextorquee"
         ),
         SEXTORTION,
     ),
