@@ -229,9 +229,9 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         SUICIDE,
         r"\bshoot(?:s|ing)? "
         + _SELF
-        + r"|\bhang(?:s|ing)? "
+        + r"(?! in the foot)|\bhang(?:s|ing)? "
         + _SELF
-        + r"|\bse (?:tirer|tire|tirait) une balle"
+        + r"|\bse (?:tirer|tire|tirait) une balle(?! dans le pied)"
         r"|\bse (?:pendre|pendait)\b" + _NOT_ON_THE_PHONE,
     ),
     # A farewell: "this is my last day" on a story; not "my last day before the holidays".
@@ -306,7 +306,8 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         r"\b(?:standing|sitting|climbed|climbing|went|debout|assise?|montee?s?|grimpee?s?)"
         r" (?:up )?(?:sur|on|onto|up on|en haut du?) (?:le |the |la |a |un )?(?:toit|roof|pont"
         r"|bridge|ledge|rebord|railing|parapet|garde fou)\b"
-        r"|\b(?:she|he|they|elle|il|ils|elles) (?:s|is|are|est|sont|etait) (?:sur|on|up on)"
+        r"|\b(?:she|he|they|elle|il|ils|elles|student|girl|boy|kid|victim|eleve|fille|gars"
+        r"|victime) (?:s|is|are|est|sont|etait) (?:sur|on|up on)"
         r" (?:le |the )?(?:toit|roof|pont|bridge|ledge|rebord)\b",
     ),
     # Threats of violence.
@@ -315,7 +316,7 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         VIOLENCE,
         r"\battend\w*\b.{0,50}?\bpour (?:lui|leur|le|la|les) (?:regler (?:son|leur) (?:cas|compte)"
         r"|casser la (?:gueule|yeule|face)|sauter dessus|faire la peau|faire mal|taper dessus)"
-        r"|\bwaiting\b.{0,50}?\bto (?:beat|jump|fight|hurt|get) (?:him|her|them)\b",
+        r"|\bwaiting\b.{0,50}?\bto (?:beat|jump|fight|hurt) (?:him|her|them)\b",
     ),
     # Revenge: "he's gonna make them all pay", "il va leur faire payer" (not "pay for the trip").
     _t(
