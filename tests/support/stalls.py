@@ -47,7 +47,7 @@ class _Watch:
                 continue
             if not reported:
                 frame = sys._current_frames().get(self._loop_thread)
-                where = "".join(traceback.format_stack(frame)[-8:]) if frame else "(unknown)\n"
+                where = "".join(traceback.format_stack(frame)[-12:]) if frame else "(unknown)\n"
                 log.warning("the event loop has not turned for %.2f s; it is at:\n%s", late, where)
             reported = late
 
