@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import sys
 
@@ -92,6 +93,19 @@ async def _keep_in_sync(runtime: Runtime, stop: asyncio.Event) -> None:
             log.info("wake-ups resynced: %d obsolete removed", removed)
 
 
+def _freeze_what_start_up_built() -> None:
+    """Leave what start-up built out of the garbage collector's full collections.
+
+    The libraries' modules, the NLU model, the protocol and the texts live as long as the
+    program, yet each full collection went through all of them again, with the event loop
+    (everyone's replies) waiting: measured under `make bench` with 200 people on PostgreSQL,
+    8 full collections of 51 to 117 ms each. Frozen, they are no longer scanned; what the
+    program makes while it serves is collected as before.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(runtime: Runtime, stop: asyncio.Event, poll_timeout: int = 25) -> None:
     """Serve Telegram (polling or webhook) until ``stop`` is set."""
     sys.setswitchinterval(SWITCH_INTERVAL)
@@ -116,6 +130,7 @@ async def serve(runtime: Runtime, stop: asyncio.Event, poll_timeout: int = 25) -
         )
         retention = RetentionService(runtime.sessions, runtime.clock, runtime.settings.config)
         await retention.start(wakeups)
+        _freeze_what_start_up_built()
         updater = app.updater
         if updater is None:  # pragma: no cover - the builder always makes one
             raise RuntimeError("the application has no updater")
@@ -145,6 +160,7 @@ async def serve(runtime: Runtime, stop: asyncio.Event, poll_timeout: int = 25) -
         try:
             await stop.wait()
         finally:
+            gc.unfreeze()
             runtime.escalator.closing = True
             await resyncing
             await runtime.escalator.settle()
