@@ -224,11 +224,11 @@ async def _drive(
 
 @contextlib.contextmanager
 def _no_collector_pauses() -> Iterator[None]:
-    """No full collection of the harness's own garbage while it measures.
+    """No garbage collection in the harness while it measures.
 
     The local server stamps each reply when it reads it, in this process: a pause here shows
     as the bot's latency, whichever bot runs. With 200 people, what the harness records grew
-    until its full collections took 80 to 165 ms, every 30 s. Reference counting still frees
+    until its full collections took 84 to 146 ms, every 30 s. Reference counting still frees
     what it can; the rest is collected once the load is over.
     """
     gc.collect()
