@@ -143,12 +143,13 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
     _t(
         SUICIDE,
         r"\bse (?:suicider|tuer|pendre|mutiler|scarifier|couper|blesser|faire du mal"
-        r"|faire mal|jeter (?:du|d un|en bas|sous|devant)|lancer (?:du|d un|en bas|devant))",
+        r"|faire mal|jeter (?:du|d un|en bas|sous|devant)|lancer (?:du|d un|en bas|devant))"
+        + _NOT_ON_THE_PHONE,
     ),
     _t(
         SUICIDE,
         r"\bse (?:coupe|coupent|scarifie|scarifient|mutile|mutilent|fai[ts] du mal"
-        r"|fai[ts] mal expres|blesse expres|pend)\b" + _NOT_ON_THE_PHONE,
+        r"|fai[ts] mal expres|blesse expres|pend|pendait)\b" + _NOT_ON_THE_PHONE,
     ),
     _t(
         SUICIDE,
@@ -231,8 +232,7 @@ _TRIGGERS: Final[tuple[_Trigger, ...]] = (
         + _SELF
         + r"(?! in the foot)|\bhang(?:s|ing)? "
         + _SELF
-        + r"|\bse (?:tirer|tire|tirait) une balle(?! dans le pied)"
-        r"|\bse (?:pendre|pendait)\b" + _NOT_ON_THE_PHONE,
+        + r"|\bse (?:tirer|tire|tirait) une balle(?! dans le pied)",
     ),
     # A farewell: "this is my last day" on a story; not "my last day before the holidays".
     _t(

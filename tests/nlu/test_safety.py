@@ -221,6 +221,7 @@ def test_accents_case_stretching_and_typos(text: str) -> None:
         "he has been missing a lot of classes since the rumour",
         "I would rather the officer take the phones himself",
         "elle se pend au téléphone avec sa mère depuis tantôt",
+        "elle va encore se pendre au téléphone avec son chum toute la soirée",
         "the ball is on the roof again",
         "la balle est sur le toit",
         "today is my last day before the holidays",
