@@ -104,13 +104,15 @@ def _row(result: Result, echo: Result | None) -> str:
     return (
         f"{result.users:>4} {result.target:<13} {done:>7} {result.updates_per_s:>6.1f} "
         f"{_ms(result.first_p50):>7} {_ms(result.first_p95):>7} {_ms(result.first_p99):>7} "
-        f"{ratio:>6} {result.peak_rss_mb:>6.0f} {reminders_cell:>20} {alerts_cell:>20}"
+        f"{ratio:>6} {result.peak_rss_mb:>6.0f} {_ms(result.cpu_ms_per_update):>7} "
+        f"{reminders_cell:>20} {alerts_cell:>20}"
     )
 
 
 HEADER = (
     f"{'N':>4} {'bot':<13} {'done':>7} {'upd/s':>6} {'p50':>7} {'p95':>7} {'p99':>7} "
-    f"{'xecho':>6} {'RSS':>6} {'911 late med/max m/d':>20} {'alert lat med/max m/d':>20}"
+    f"{'xecho':>6} {'RSS':>6} {'CPU/upd':>7} {'911 late med/max m/d':>20} "
+    f"{'alert lat med/max m/d':>20}"
 )
 
 

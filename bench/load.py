@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import random
 import re
 import statistics
@@ -89,6 +90,7 @@ class Result:
     step_p95: float = 0.0
     step_p99: float = 0.0
     peak_rss_mb: float = 0.0
+    cpu_ms_per_update: float | None = None
     reminders: int = 0
     reminder_late_median: float | None = None
     reminder_late_max: float | None = None
@@ -135,6 +137,17 @@ def peak_rss_mb(pid: int) -> float:
         return 0.0
     found = re.search(r"^VmHWM:\s+(\d+) kB", status, flags=re.MULTILINE)
     return int(found.group(1)) / 1024 if found else 0.0
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """The processor time a live process has used so far, user and system, in seconds."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return None
+    # The name, in parentheses, may hold spaces: the fields are counted after it.
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.asynccontextmanager
@@ -306,11 +319,15 @@ async def run_scenario(scenario: Scenario, folder: Path) -> Result:
                 if s.role is Role.OFFICER
             ]
             first_update = server._next_update_id
+            assert bot.process is not None
+            cpu_before = cpu_seconds(bot.process.pid)
             with _no_collector_pauses():
                 runs, duration = await _drive(scenario, server, chats, professionals, desks)
             updates = server._next_update_id - first_update
-            assert bot.process is not None
+            cpu_after = cpu_seconds(bot.process.pid)
             result.peak_rss_mb = round(peak_rss_mb(bot.process.pid), 1)
+            if cpu_before is not None and cpu_after is not None and updates:
+                result.cpu_ms_per_update = round(1000 * (cpu_after - cpu_before) / updates, 2)
         finally:
             await asyncio.to_thread(bot.stop)
         calls = server.calls
