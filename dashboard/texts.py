@@ -78,6 +78,12 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "en": "This page does not exist or you do not have access to it.",
     },
     "error.bad_request": {"fr": "Requête invalide", "en": "Bad request"},
+    "error.nul": {
+        "fr": "Un champ contient un caractère nul (\\0), que SEXTO n'accepte pas : retirez-le, "
+        "puis recommencez.",
+        "en": "A field holds a NUL character (\\0), which SEXTO does not accept: remove it, "
+        "then try again.",
+    },
     # ---- incident list
     "incidents.title": {"fr": "Incidents", "en": "Incidents"},
     "incidents.count": {"fr": "{count} incident(s)", "en": "{count} incident(s)"},

@@ -258,7 +258,7 @@ def page(
                 if not dashboard.guard.csrf_ok(visit.csrf_base, visit.form.get(CSRF_FIELD)):
                     return visit.message(t("error.forbidden"), t("error.csrf"), 403)
             if _carries_nul(request, visit.form):  # no text column accepts it (PostgreSQL)
-                return visit.message(t("error.bad_request"), t("error.bad_request"), 400)
+                return visit.message(t("error.bad_request"), t("error.nul"), 400)
             numbers = (v for v in request.path_params.values() if isinstance(v, int))
             if any(not 0 <= number <= MAX_ROW_ID for number in numbers):  # no such row
                 return visit.message(t("error.not_found"), t("error.not_found_text"), 404)

@@ -147,6 +147,17 @@ async def test_commands_and_typed_text(trainer: Trainer) -> None:
     assert "Français" in await trainer.look() or "français" in trainer.page
 
 
+async def test_a_nul_character_is_refused_with_the_reason(trainer: Trainer) -> None:
+    before = await trainer.look()
+    answer = await trainer.client.post(
+        "/drill/say", data={"csrf": csrf_of(trainer.page), "text": "le cell\x00 est dans le sac"}
+    )
+    assert answer.status_code == 400
+    assert "NUL character" in answer.text
+    assert "remove it, then try again" in answer.text
+    assert await trainer.look() == before  # nothing was said to the bot
+
+
 async def test_a_command_typed_in_the_text_box_is_that_command(trainer: Trainer) -> None:
     """ "/help" typed was answered as text: the victim-support answer ("aide")."""
     await trainer.post("/drill/say", text="/help")
