@@ -116,9 +116,10 @@ async def serve(runtime: Runtime, stop: asyncio.Event, poll_timeout: int = 25) -
     )
     runtime.escalator.wakeup = wakeups
     async with app:
-        await front.set_commands(app)
         me = app.bot.username
         await app.start()
+        # Aside: a refused or rate-limited menu must not hold up serving (see set_commands).
+        menu = asyncio.create_task(front.set_commands(app))
         await runtime.escalator.interrupted()  # before any wake-up runs: see there
         await wakeups.start()
         resent, created, removed = await runtime.escalator.recover()
@@ -162,6 +163,9 @@ async def serve(runtime: Runtime, stop: asyncio.Event, poll_timeout: int = 25) -
             await stop.wait()
         finally:
             gc.unfreeze()
+            menu.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await menu
             runtime.escalator.closing = True
             await resyncing
             await runtime.escalator.settle()

@@ -198,19 +198,32 @@ class TelegramFront:
             log.warning("could not say the service is unavailable: %s", error)
 
     async def set_commands(self, app: Application) -> None:  # type: ignore[type-arg]
-        """Publish the command menu in French and English."""
-        for language in ("fr", "en"):
-            commands = [
-                BotCommand(name, self.guide.text(f"command.{name}", language)) for name in COMMANDS
-            ]
-            code = None if language == self.default_language else language
-            await app.bot.set_my_commands(
-                commands, scope=BotCommandScopeDefault(), language_code=code
-            )
-            if code is None:
+        """Publish the command menu in French and English.
+
+        Best effort: the menu only lists the commands, which work when typed without it, so a
+        server that refuses it (a passing error, a Bot API server without the method) must not
+        keep the bot from serving. It is published again at the next start.
+        """
+        try:
+            for language in ("fr", "en"):
+                commands = [
+                    BotCommand(name, self.guide.text(f"command.{name}", language))
+                    for name in COMMANDS
+                ]
+                code = None if language == self.default_language else language
                 await app.bot.set_my_commands(
-                    commands, scope=BotCommandScopeDefault(), language_code=language
+                    commands, scope=BotCommandScopeDefault(), language_code=code
                 )
+                if code is None:
+                    await app.bot.set_my_commands(
+                        commands, scope=BotCommandScopeDefault(), language_code=language
+                    )
+        except TelegramError as error:
+            log.warning(
+                "the command menu was not published (%s: %s); typed commands work without it",
+                type(error).__name__,
+                error,
+            )
 
     # ---- access -------------------------------------------------------------------------------
 

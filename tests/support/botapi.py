@@ -2704,6 +2704,11 @@ class BotApiServer:
         )
 
     @_threadsafe
+    def forget_method(self, method: str) -> None:
+        """Answer ``method`` from now on as a server that does not have it (404 Not Found)."""
+        self._methods.pop(method.lower(), None)
+
+    @_threadsafe
     def clear_faults(self) -> None:
         """Forget every pending fault."""
         self._faults.clear()

@@ -1,0 +1,60 @@
+"""Start-up: the command menu, and a Bot API server that refuses what the bot can do without."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from bot.settings import Config
+from storage.models import Role
+from tests.e2e.conftest import TOKEN, Bot
+from tests.support.botapi import BotApiServer
+from tests.support.serving import serving
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("refusal", ["502", "429", "unknown method"])
+async def test_the_bot_serves_when_the_command_menu_is_refused(
+    config: Config, database_url: str, refusal: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bot.handlers")
+    async with BotApiServer(token=TOKEN, bot_username="sexto_test_bot") as server:
+        if refusal == "unknown method":
+            server.forget_method("setMyCommands")
+        else:
+            server.inject_fault("setMyCommands", refusal, times=10, retry_after=1)  # type: ignore[arg-type]
+        async with serving(server, config, database_url, TOKEN) as runtime:
+            bot = Bot(server, runtime)
+            pro = await bot.enrolled(Role.PROFESSIONAL, 500, "Julie")
+            server.send_text(pro, "/incident")
+            mode = await server.wait_for_message(
+                500, lambda m: bool((m.get("reply_markup") or {}).get("inline_keyboard"))
+            )
+            assert "Real situation" in str(mode["reply_markup"])
+            # Served while the menu was still being tried (a 429 is tried again 3 times); once
+            # given up, the operator is told why.
+            for _ in range(100):
+                if "command menu was not published" in caplog.text:
+                    break
+                await asyncio.sleep(0.1)
+    assert "the command menu was not published" in caplog.text
+
+
+async def test_the_command_menu_is_published_in_both_languages(telegram: Bot) -> None:
+    published: dict[str | None, list[str]] = {}
+    for _ in range(3):
+        call = await telegram.server.wait_for_call(
+            "setMyCommands", lambda c: c.params.get("language_code") not in published
+        )
+        commands = call.params["commands"]
+        published[call.params.get("language_code")] = [
+            f"/{c['command']} {c['description']}" for c in commands
+        ]
+    # The default language's menu is also everyone's whose language has no menu of its own.
+    assert published[None] == published[telegram.runtime.settings.config.default_language]
+    assert "/incident Ouvrir un incident SEXTO" in published["fr"]
+    assert "/incident Open a SEXTO incident" in published["en"]
+    assert len(published["en"]) == len(published["fr"]) == 7
