@@ -223,6 +223,10 @@ class Environment:
         api_url = environ.get("TELEGRAM_API_URL", "").strip() or DEFAULT_API_URL
         if not re.match(r"^https?://[^/\s]+", api_url):
             raise ConfigError(f"TELEGRAM_API_URL: expected an http(s) URL, got {api_url!r}")
+        api_url = api_url.rstrip("/")
+        # The server's address is expected; the method prefix (".../bot", the form of
+        # python-telegram-bot's base_url) is added here, and taken off if given already.
+        api_url = api_url.removesuffix("/bot") if api_url.count("/") > 2 else api_url
         webhook_secret = environ.get("TELEGRAM_WEBHOOK_SECRET", "").strip() or None
         if webhook_secret is not None and not WEBHOOK_SECRET.fullmatch(webhook_secret):
             raise ConfigError(
@@ -231,7 +235,7 @@ class Environment:
             )
         return cls(
             telegram_token=token,
-            telegram_api_url=api_url.rstrip("/"),
+            telegram_api_url=api_url,
             database_url=normalise_database_url(
                 environ.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
             ),

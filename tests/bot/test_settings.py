@@ -104,6 +104,23 @@ def test_environment_values(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("given", "server"),
+    [
+        ("http://127.0.0.1:8081", "http://127.0.0.1:8081"),
+        ("http://127.0.0.1:8081/bot", "http://127.0.0.1:8081"),
+        ("http://127.0.0.1:8081/bot/", "http://127.0.0.1:8081"),
+        ("https://gateway.example/telegram/bot", "https://gateway.example/telegram"),
+        ("https://gateway.example/robot", "https://gateway.example/robot"),
+        ("http://bot", "http://bot"),
+    ],
+)
+def test_the_bot_api_url_is_the_server_with_or_without_the_bot_prefix(
+    given: str, server: str
+) -> None:
+    assert Environment.from_environ({"TELEGRAM_API_URL": given}).telegram_api_url == server
+
+
+@pytest.mark.parametrize(
     ("variable", "value"),
     [
         ("TELEGRAM_BOT_TOKEN", "not a token"),
