@@ -9,6 +9,7 @@ import logging
 import sys
 
 from telegram import Update
+from telegram.error import BadRequest, InvalidToken, NetworkError
 from telegram.ext import AIORateLimiter, Application
 
 from bot.handlers import TelegramFront
@@ -106,6 +107,43 @@ def _freeze_what_start_up_built() -> None:
     gc.freeze()
 
 
+class TokenRefused(Exception):
+    """The Bot API server refused TELEGRAM_BOT_TOKEN (revoked, mistyped, or another server's)."""
+
+
+async def _reach_bot_api(app: Application, stop: asyncio.Event, url: str) -> bool:  # type: ignore[type-arg]
+    """Wait until the Bot API server at ``url`` answers (getMe), trying again after 1, 2, 4 …
+    up to 10 s: the program may start before the network or the server does (at boot, during
+    a restart of a self-hosted server). False if ``stop`` was set meanwhile.
+
+    A refused token is final (:class:`TokenRefused`, which does not show it).
+    """
+    pause = 1.0
+    while True:
+        try:
+            await app.bot.initialize()
+            return True
+        except InvalidToken:
+            await app.bot.shutdown()
+            raise TokenRefused(f"the Bot API server at {url} refused TELEGRAM_BOT_TOKEN") from None
+        except BadRequest:
+            await app.bot.shutdown()
+            raise
+        except NetworkError as error:  # unreachable, timed out, 5xx
+            await app.bot.shutdown()  # its connections are opened again at the next try
+            log.warning(
+                "the Bot API server at %s does not answer (%s); trying again in %.0f s",
+                url,
+                error,
+                pause,
+            )
+        try:
+            await asyncio.wait_for(stop.wait(), pause)
+            return False
+        except TimeoutError:
+            pause = min(pause * 2, 10.0)
+
+
 async def serve(runtime: Runtime, stop: asyncio.Event, poll_timeout: int = 25) -> None:
     """Serve Telegram (polling or webhook) until ``stop`` is set."""
     sys.setswitchinterval(SWITCH_INTERVAL)
@@ -115,6 +153,8 @@ async def serve(runtime: Runtime, stop: asyncio.Event, poll_timeout: int = 25) -
         runtime.settings.env.database_url, runtime.escalator.fire, clock=runtime.clock
     )
     runtime.escalator.wakeup = wakeups
+    if not await _reach_bot_api(app, stop, runtime.settings.env.telegram_api_url):
+        return
     async with app:
         me = app.bot.username
         await app.start()

@@ -112,7 +112,7 @@ def run(console: bool) -> None:
                 options=options,
             )
             return
-        from bot.application import serve
+        from bot.application import TokenRefused, serve
 
         async def web() -> None:
             # The dashboard must never take the bot down with it (a busy port, say).
@@ -129,10 +129,13 @@ def run(console: bool) -> None:
             except (Exception, SystemExit):  # uvicorn exits when it cannot listen
                 logging.getLogger(__name__).exception("the dashboard stopped")
 
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(serve(runtime, stop))
-            if serve_web:
-                tasks.create_task(web())
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(serve(runtime, stop))
+                if serve_web:
+                    tasks.create_task(web())
+        except* TokenRefused as refused:
+            raise click.ClickException(str(refused.exceptions[0])) from None
 
     # Local mode's drills move the clock forward (reminders come due without waiting).
     with_runtime(work, ShiftedClock(SystemClock()) if local else None)
