@@ -31,6 +31,7 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    PrefixHandler,
     filters,
 )
 
@@ -130,14 +131,24 @@ class TelegramFront:
             MessageHandler(~private & filters.UpdateType.MESSAGES, steady(self.on_group))
         )
         app.add_handler(MessageHandler(private & MEDIA, steady(self.on_media)))
-        app.add_handler(CommandHandler("start", steady(self.on_start), filters=private))
-        app.add_handler(CommandHandler("incident", steady(self.on_incident), filters=private))
-        app.add_handler(CommandHandler("incidents", steady(self.on_incidents), filters=private))
-        app.add_handler(CommandHandler("dashboard", steady(self.on_dashboard), filters=private))
-        app.add_handler(CommandHandler("status", steady(self.on_command), filters=private))
-        app.add_handler(CommandHandler("help", steady(self.on_command), filters=private))
-        app.add_handler(CommandHandler("cancel", steady(self.on_command), filters=private))
-        app.add_handler(CommandHandler("lang", steady(self.on_command), filters=private))
+        commands = {
+            "start": steady(self.on_start),
+            "incident": steady(self.on_incident),
+            "incidents": steady(self.on_incidents),
+            "dashboard": steady(self.on_dashboard),
+            "status": steady(self.on_command),
+            "help": steady(self.on_command),
+            "cancel": steady(self.on_command),
+            "lang": steady(self.on_command),
+        }
+        for name, callback in commands.items():
+            app.add_handler(CommandHandler(name, callback, filters=private))
+        # A command typed where the client or the Bot API server did not mark it as one (no
+        # bot_command entity) is that command all the same, not words for the guide.
+        for name, callback in commands.items():
+            app.add_handler(
+                PrefixHandler("/", name, callback, filters=private & filters.UpdateType.MESSAGE)
+            )
         app.add_handler(CallbackQueryHandler(steady(self.on_button)))
         app.add_handler(
             MessageHandler(

@@ -1,4 +1,4 @@
-"""Start-up: the command menu, and a Bot API server that refuses what the bot can do without."""
+"""Start-up against a Bot API server that refuses what the bot can do without."""
 
 from __future__ import annotations
 
@@ -41,20 +41,3 @@ async def test_the_bot_serves_when_the_command_menu_is_refused(
                     break
                 await asyncio.sleep(0.1)
     assert "the command menu was not published" in caplog.text
-
-
-async def test_the_command_menu_is_published_in_both_languages(telegram: Bot) -> None:
-    published: dict[str | None, list[str]] = {}
-    for _ in range(3):
-        call = await telegram.server.wait_for_call(
-            "setMyCommands", lambda c: c.params.get("language_code") not in published
-        )
-        commands = call.params["commands"]
-        published[call.params.get("language_code")] = [
-            f"/{c['command']} {c['description']}" for c in commands
-        ]
-    # The default language's menu is also everyone's whose language has no menu of its own.
-    assert published[None] == published[telegram.runtime.settings.config.default_language]
-    assert "/incident Ouvrir un incident SEXTO" in published["fr"]
-    assert "/incident Open a SEXTO incident" in published["en"]
-    assert len(published["en"]) == len(published["fr"]) == 7

@@ -177,6 +177,23 @@ async def test_a_code_works_once(telegram: Bot) -> None:
     assert "déjà inscrit" in (await server.wait_for_message(601))["text"]
 
 
+async def test_commands_without_a_command_entity_are_still_commands(telegram: Bot) -> None:
+    """Some clients and Bot API servers do not mark a typed command (no bot_command entity)."""
+    server = telegram.server
+    code = await telegram.code(Role.PROFESSIONAL)
+    pro = server.add_user(621, "Julie", language_code="en")
+    server.send_text(pro, f"/start {code}", entities=[])
+    assert "Welcome, Julie" in (await server.wait_for_message(621))["text"]
+    server.send_text(pro, "/incident", entities=[])
+    mode = await next_with_buttons(telegram, 621)
+    assert "Real situation" in buttons(mode)
+    await press(telegram, pro, mode, "Drill")
+    await server.wait_for_message(621, lambda m: "SX-" in m["text"])
+    server.send_text(pro, "/STATUS", entities=[])
+    status = await server.wait_for_message(621, lambda m: "Status" in m["text"])
+    assert "SX-" in status["text"]
+
+
 async def test_lang_takes_a_code_or_a_name_and_refuses_other_languages(telegram: Bot) -> None:
     server = telegram.server
     pro = await telegram.enrolled(Role.PROFESSIONAL, 611, "Julie", language="en")
@@ -201,6 +218,10 @@ async def test_groups_are_left(telegram: Bot) -> None:
 
 
 async def test_commands_are_published_in_both_languages(telegram: Bot) -> None:
+    # Published beside serving: English goes last.
+    await telegram.server.wait_for_call(
+        "setMyCommands", lambda c: c.params.get("language_code") == "en" and bool(c.ok)
+    )
     french = [c["command"] for c in telegram.server.get_commands(language_code="fr")]
     english = telegram.server.get_commands(language_code="en")
     assert french == ["incident", "status", "cancel", "incidents", "dashboard", "lang", "help"]
