@@ -111,7 +111,11 @@ class TokenRefused(Exception):
     """The Bot API server refused TELEGRAM_BOT_TOKEN (revoked, mistyped, or another server's)."""
 
 
-async def _reach_bot_api(app: Application, stop: asyncio.Event, url: str) -> bool:  # type: ignore[type-arg]
+async def _reach_bot_api(
+    app: Application,  # type: ignore[type-arg]
+    stop: asyncio.Event,
+    url: str,
+) -> bool:
     """Wait until the Bot API server at ``url`` answers (getMe), trying again after 1, 2, 4 …
     up to 10 s: the program may start before the network or the server does (at boot, during
     a restart of a self-hosted server). False if ``stop`` was set meanwhile.

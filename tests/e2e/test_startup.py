@@ -41,3 +41,18 @@ async def test_the_bot_serves_when_the_command_menu_is_refused(
                     break
                 await asyncio.sleep(0.1)
     assert "the command menu was not published" in caplog.text
+
+
+async def test_the_bot_waits_out_a_bot_api_server_that_fails_at_start(
+    config: Config, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bot.application")
+    async with BotApiServer(token=TOKEN, bot_username="sexto_test_bot") as server:
+        server.inject_fault("getMe", "502", times=2)
+        async with serving(server, config, database_url, TOKEN) as runtime:
+            pro = await Bot(server, runtime).enrolled(Role.PROFESSIONAL, 501, "Julie")
+            server.send_text(pro, "/status")
+            assert await server.wait_for_message(501)
+        tries = [c for c in server.calls if c.method == "getMe"]
+    assert len(tries) == 3
+    assert caplog.text.count("does not answer") == 2
