@@ -787,6 +787,14 @@ async def test_group_membership_and_privacy_mode(app: App, server: BotApiServer)
     assert chat.max_reaction_count == 11
 
 
+async def test_a_forgotten_method_is_answered_as_unknown(app: App, server: BotApiServer) -> None:
+    server.forget_method("setMyCommands")
+    with pytest.raises(InvalidToken):  # how python-telegram-bot reads a 404
+        await app.bot.set_my_commands([BotCommand("start", "Commencer")])
+    assert server.commands == {}
+    assert (await app.bot.get_me()).username == USERNAME
+
+
 async def test_commands_by_scope_and_language(app: App, server: BotApiServer) -> None:
     """set/get/deleteMyCommands are stored per scope and language."""
     user = server.add_user(42, "Alice")
