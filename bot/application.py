@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 
 from telegram import Update
-from telegram.error import BadRequest, InvalidToken, NetworkError
+from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter
 from telegram.ext import AIORateLimiter, Application
 
 from bot.handlers import TelegramFront
+from bot.messenger import retry_after_seconds
 from bot.retention import RetentionService
 from bot.runtime import Runtime
 from bot.scheduler import Wakeups
@@ -65,6 +68,10 @@ def _request(telegram: TelegramConfig, connections: int = 256) -> AiohttpRequest
 
 
 RESYNC_EVERY = 30.0
+# python-telegram-bot removes the webhook again as polling starts, right after start-up did
+# (see serve); a failure of that second call is tried again this many times (its own pauses,
+# from 1 s up to 30 s), then ends the program.
+BOOTSTRAP_RETRIES = 10
 # How long a thread waiting for the interpreter lets the one running Python code keep it (the
 # interpreter's default is 5 ms). The event loop, which answers people, shares the interpreter
 # with the scheduler's threads (storing wake-ups) and SQLite's commit thread: when one of them
@@ -107,42 +114,66 @@ def _freeze_what_start_up_built() -> None:
     gc.freeze()
 
 
-class TokenRefused(Exception):
+class Refused(Exception):
+    """The Bot API server refused what the bot cannot serve without (its message says what)."""
+
+
+class TokenRefused(Refused):
     """The Bot API server refused TELEGRAM_BOT_TOKEN (revoked, mistyped, or another server's)."""
 
 
-async def _reach_bot_api(
-    app: Application,  # type: ignore[type-arg]
+async def _insist(
+    call: Callable[[], Awaitable[object]],
     stop: asyncio.Event,
     url: str,
+    method: str,
+    undo: Callable[[], Awaitable[object]] | None = None,
 ) -> bool:
-    """Wait until the Bot API server at ``url`` answers (getMe), trying again after 1, 2, 4 …
-    up to 10 s: the program may start before the network or the server does (at boot, during
-    a restart of a self-hosted server). False if ``stop`` was set meanwhile.
+    """Make a start-up ``call`` to the Bot API server until it is answered.
 
-    A refused token is final (:class:`TokenRefused`, which does not show it).
+    The program may start before the network or the server does (at boot, during a restart of
+    a self-hosted server), and the server may fail a request now and then (a 5xx, a time-out, a
+    dropped connection, a 429): each failure is logged and tried again after 1, 2, 4, 8, then
+    every 10 s (or the server's retry_after). False if ``stop`` was set meanwhile. ``undo``
+    runs after each failed try (closing what the try opened).
+
+    A 404 or 401 is final: :class:`TokenRefused` for ``getMe``, the first call; for a later
+    ``method``, a server without it (:class:`Refused`). So is a 400 (:class:`Refused`).
     """
     pause = 1.0
     while True:
         try:
-            await app.bot.initialize()
+            await call()
             return True
         except InvalidToken:
-            await app.bot.shutdown()
-            raise TokenRefused(f"the Bot API server at {url} refused TELEGRAM_BOT_TOKEN") from None
-        except BadRequest:
-            await app.bot.shutdown()
-            raise
-        except NetworkError as error:  # unreachable, timed out, 5xx
-            await app.bot.shutdown()  # its connections are opened again at the next try
+            if undo is not None:
+                await undo()
+            if method == "getMe":
+                raise TokenRefused(
+                    f"the Bot API server at {url} refused TELEGRAM_BOT_TOKEN"
+                ) from None
+            raise Refused(
+                f"the Bot API server at {url} does not know {method}, which the bot needs"
+            ) from None
+        except BadRequest as error:
+            if undo is not None:
+                await undo()
+            raise Refused(f"the Bot API server at {url} refused {method}: {error}") from None
+        except (NetworkError, RetryAfter) as error:  # unreachable, timed out, 5xx, 429
+            if undo is not None:
+                await undo()
+            wait = pause
+            if isinstance(error, RetryAfter):
+                wait = max(pause, retry_after_seconds(error))
             log.warning(
-                "the Bot API server at %s does not answer (%s); trying again in %.0f s",
+                "the Bot API server at %s does not answer %s (%s); trying again in %.0f s",
                 url,
+                method,
                 error,
-                pause,
+                wait,
             )
         try:
-            await asyncio.wait_for(stop.wait(), pause)
+            await asyncio.wait_for(stop.wait(), wait)
             return False
         except TimeoutError:
             pause = min(pause * 2, 10.0)
@@ -157,7 +188,9 @@ async def serve(runtime: Runtime, stop: asyncio.Event, poll_timeout: int = 25) -
         runtime.settings.env.database_url, runtime.escalator.fire, clock=runtime.clock
     )
     runtime.escalator.wakeup = wakeups
-    if not await _reach_bot_api(app, stop, runtime.settings.env.telegram_api_url):
+    url = runtime.settings.env.telegram_api_url
+    # Its connections are opened again at the next try.
+    if not await _insist(app.bot.initialize, stop, url, "getMe", undo=app.bot.shutdown):
         return
     async with app:
         me = app.bot.username
@@ -181,29 +214,39 @@ async def serve(runtime: Runtime, stop: asyncio.Event, poll_timeout: int = 25) -
         if updater is None:  # pragma: no cover - the builder always makes one
             raise RuntimeError("the application has no updater")
         receiver: WebhookReceiver | None = None
-        if telegram.mode == "webhook":
-            secret = runtime.settings.env.webhook_secret
-            if not telegram.webhook_url or not secret:
-                raise RuntimeError(
-                    "webhook mode needs telegram.webhook_url in the config and "
-                    "TELEGRAM_WEBHOOK_SECRET in the environment"
-                )
-            # Our own receiver rather than PTB's: it logs and counts every refused request.
-            receiver = WebhookReceiver(app, secret)
-            await receiver.start(telegram.webhook_listen, telegram.webhook_port)
-            try:
-                await app.bot.set_webhook(
-                    telegram.webhook_url, allowed_updates=Update.ALL_TYPES, secret_token=secret
-                )
-            except BaseException:
-                await receiver.stop()
-                raise
-            log.info("@%s serving webhook on %s", me, telegram.webhook_url)
-        else:
-            await updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=poll_timeout)
-            log.info("@%s polling %s", me, runtime.settings.env.telegram_api_url)
-        resyncing = asyncio.create_task(_keep_in_sync(runtime, stop))
+        resyncing: asyncio.Task[None] | None = None
         try:
+            if telegram.mode == "webhook":
+                secret = runtime.settings.env.webhook_secret
+                if not telegram.webhook_url or not secret:
+                    raise RuntimeError(
+                        "webhook mode needs telegram.webhook_url in the config and "
+                        "TELEGRAM_WEBHOOK_SECRET in the environment"
+                    )
+                # Our own receiver rather than PTB's: it logs and counts every refused request.
+                receiver = WebhookReceiver(app, secret)
+                await receiver.start(telegram.webhook_listen, telegram.webhook_port)
+                hook = functools.partial(
+                    app.bot.set_webhook,
+                    telegram.webhook_url,
+                    allowed_updates=Update.ALL_TYPES,
+                    secret_token=secret,
+                )
+                if not await _insist(hook, stop, url, "setWebhook"):
+                    return
+                log.info("@%s serving webhook on %s", me, telegram.webhook_url)
+            else:
+                # python-telegram-bot removes any webhook before polling, but gives up at the
+                # first failure of the server: removed here first, the way start-up insists.
+                if not await _insist(app.bot.delete_webhook, stop, url, "deleteWebhook"):
+                    return
+                await updater.start_polling(
+                    allowed_updates=Update.ALL_TYPES,
+                    timeout=poll_timeout,
+                    bootstrap_retries=BOOTSTRAP_RETRIES,
+                )
+                log.info("@%s polling %s", me, url)
+            resyncing = asyncio.create_task(_keep_in_sync(runtime, stop))
             await stop.wait()
         finally:
             gc.unfreeze()
@@ -211,11 +254,15 @@ async def serve(runtime: Runtime, stop: asyncio.Event, poll_timeout: int = 25) -
             with contextlib.suppress(asyncio.CancelledError):
                 await menu
             runtime.escalator.closing = True
-            await resyncing
+            if resyncing is not None:
+                if not stop.is_set():  # serving was cancelled: no resync to wait for
+                    resyncing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await resyncing
             await runtime.escalator.settle()
             await wakeups.shutdown()
             if receiver is not None:
                 await receiver.stop()
-            else:
+            elif updater.running:
                 await updater.stop()
             await app.stop()

@@ -112,7 +112,7 @@ def run(console: bool) -> None:
                 options=options,
             )
             return
-        from bot.application import TokenRefused, serve
+        from bot.application import Refused, serve
 
         async def web() -> None:
             # The dashboard must never take the bot down with it (a busy port, say).
@@ -134,7 +134,7 @@ def run(console: bool) -> None:
                 tasks.create_task(serve(runtime, stop))
                 if serve_web:
                     tasks.create_task(web())
-        except* TokenRefused as refused:
+        except* Refused as refused:
             raise click.ClickException(str(refused.exceptions[0])) from None
 
     # Local mode's drills move the clock forward (reminders come due without waiting).

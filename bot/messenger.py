@@ -24,6 +24,12 @@ class DeliveryError(Exception):
     """A message could not be delivered, even after retrying."""
 
 
+def retry_after_seconds(error: RetryAfter) -> float:
+    """How long a 429 asks to wait (python-telegram-bot gives an int or, opted in, a timedelta)."""
+    wait = error.retry_after
+    return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+
+
 class Messenger(Protocol):
     """Where the program's messages go."""
 
@@ -75,10 +81,8 @@ class TelegramMessenger:
             try:
                 return await call()
             except RetryAfter as error:
-                wait = error.retry_after
-                seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
                 problem: Exception = error
-                pause = seconds + 0.1
+                pause = retry_after_seconds(error) + 0.1
             except (Forbidden, BadRequest) as error:
                 raise DeliveryError(f"{what}: {error.message}") from error
             except (TimedOut, NetworkError) as error:

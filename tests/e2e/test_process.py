@@ -105,11 +105,20 @@ async def test_sexto_run_waits_for_a_bot_api_server_that_is_not_up_yet(
     assert "Unclosed" not in output, output
 
 
-async def test_sexto_run_stops_at_once_on_a_refused_token(
-    server: ThreadedBotApiServer, database_url: str, tmp_path: Path
+@pytest.mark.parametrize("refusal", ["token", "deleteWebhook"])
+async def test_sexto_run_stops_at_once_on_what_it_cannot_serve_without(
+    server: ThreadedBotApiServer, database_url: str, tmp_path: Path, refusal: str
 ) -> None:
+    """Another bot's token, or a Bot API server without deleteWebhook (which polling needs):
+    exit code 1 and one line saying why, not a traceback (nor the token)."""
     other_token = "987654321:AAsome-other_bots_secret"
-    env = prepared(tmp_path, database_url, server.url, token=other_token)
+    if refusal == "token":
+        env = prepared(tmp_path, database_url, server.url, token=other_token)
+        why = f"Error: the Bot API server at {server.url} refused TELEGRAM_BOT_TOKEN"
+    else:
+        server.forget_method("deleteWebhook")
+        env = prepared(tmp_path, database_url, server.url)
+        why = f"Error: the Bot API server at {server.url} does not know deleteWebhook"
     bot = BotProcess(env, tmp_path / "bot.log")
     bot.start()
     assert bot.process is not None
@@ -119,7 +128,7 @@ async def test_sexto_run_stops_at_once_on_a_refused_token(
         bot.stop()
     output = bot.output()
     assert code_at_exit == 1, output
-    assert f"Error: the Bot API server at {server.url} refused TELEGRAM_BOT_TOKEN" in output
+    assert why in output
     assert "AAsome-other_bots_secret" not in output
     assert "Traceback" not in output, output
     assert "Unclosed" not in output, output

@@ -41,3 +41,31 @@ async def test_the_webhook_needs_its_secret(webhook: tuple[BotApiServer, str]) -
     assert "reserved for staff trained" in reply["text"]
     await asyncio.sleep(0.3)
     assert len(server.sent_messages(901)) == 1  # only the request with the secret was served
+
+
+async def test_a_failing_set_webhook_is_tried_until_it_is_registered(
+    config: Config, tmp_path: Path
+) -> None:
+    """A Bot API server failing setWebhook at start-up (a 5xx, twice) delays registering the
+    webhook; the bot does not stop, and it serves once registered."""
+
+    def failing(server: BotApiServer) -> None:
+        server.inject_fault("setWebhook", "502", times=2)
+
+    async with webhook_bot(config, tmp_path, SECRET, prepare=failing) as running:
+        server = running.server
+        for _ in range(100):
+            if any(call.ok for call in server.calls_of("setWebhook")):
+                break
+            await asyncio.sleep(0.1)
+        assert [call.ok for call in server.calls_of("setWebhook")] == [False, False, True]
+        assert not running.serving.done()
+        server.add_user(902, "Curious", language_code="en", started=True)
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(
+                running.url,
+                json=text_update(1, 902),
+                headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+            )
+        assert answer.status_code == 200
+        assert "reserved for staff trained" in (await server.wait_for_message(902))["text"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +42,14 @@ class Hook:
 
 
 @asynccontextmanager
-async def webhook_bot(config: Config, folder: Path, secret: str) -> AsyncIterator[Hook]:
-    """`serve` in webhook mode on a free local port, once it has registered its webhook."""
+async def webhook_bot(
+    config: Config,
+    folder: Path,
+    secret: str,
+    prepare: Callable[[BotApiServer], None] | None = None,
+) -> AsyncIterator[Hook]:
+    """`serve` in webhook mode on a free local port, once it has asked to register its webhook
+    (``prepare`` sets the Bot API server up before the bot starts)."""
     port = free_port()
     config = with_sections(
         config,
@@ -55,6 +61,8 @@ async def webhook_bot(config: Config, folder: Path, secret: str) -> AsyncIterato
         },
     )
     async with BotApiServer(token=TOKEN) as server:
+        if prepare is not None:
+            prepare(server)
         settings = settings_for(
             config,
             f"sqlite+aiosqlite:///{folder / 'hook.db'}",
