@@ -72,6 +72,10 @@ MEDIA = (
     | filters.STORY
     | filters.LIVE_PHOTO
 )
+# A command: marked as one by Telegram (a bot_command entity at the start), or typed where the
+# client or the Bot API server did not mark it (a slash, then a command's letters, digits or
+# underscores, maybe "@bot", then a space or the end).
+TYPED_COMMAND = filters.COMMAND | filters.Regex(re.compile(r"^/\w+(@\w+)?(\s|$)", re.ASCII))
 COMMANDS = ("incident", "status", "cancel", "incidents", "dashboard", "lang", "help")
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 OPENERS = (Role.PROFESSIONAL, Role.ADMIN)
@@ -152,12 +156,12 @@ class TelegramFront:
         app.add_handler(CallbackQueryHandler(steady(self.on_button)))
         app.add_handler(
             MessageHandler(
-                private & filters.UpdateType.MESSAGE & ~filters.COMMAND, steady(self.on_text)
+                private & filters.UpdateType.MESSAGE & ~TYPED_COMMAND, steady(self.on_text)
             )
         )
         app.add_handler(
             MessageHandler(
-                private & filters.UpdateType.MESSAGE & filters.COMMAND, steady(self.on_unknown)
+                private & filters.UpdateType.MESSAGE & TYPED_COMMAND, steady(self.on_unknown)
             )
         )
 

@@ -194,6 +194,21 @@ async def test_commands_without_a_command_entity_are_still_commands(telegram: Bo
     assert "SX-" in status["text"]
 
 
+@pytest.mark.parametrize("marked", [True, False], ids=["entity", "no-entity"])
+async def test_an_unknown_command_shows_the_help(telegram: Bot, marked: bool) -> None:
+    """A command the bot does not have gets the list of those it has, whether or not the
+    client marked it as a command; words starting with a slash are still words."""
+    server = telegram.server
+    pro = await telegram.enrolled(Role.PROFESSIONAL, 622, "Julie", language="en")
+    entities = None if marked else []
+    server.send_text(pro, "/photos please", entities=entities)
+    help_text = (await server.wait_for_message(622))["text"]
+    assert "/incident: open an incident" in help_text
+    server.send_text(pro, "/ can I look at the photo?", entities=[])
+    answer = (await server.wait_for_message(622))["text"]
+    assert "Never look at the images" in answer
+
+
 async def test_lang_takes_a_code_or_a_name_and_refuses_other_languages(telegram: Bot) -> None:
     server = telegram.server
     pro = await telegram.enrolled(Role.PROFESSIONAL, 611, "Julie", language="en")
