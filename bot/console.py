@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from bot.escalation import ACK_PREFIX, Escalator
-from bot.guide import Guide, Outcome
+from bot.guide import Guide, Outcome, command_name
 from bot.messenger import Rows
 from dialogues.effects import Button, Say
 from dialogues.events import (
@@ -104,20 +104,17 @@ class ConsoleChat:
         text = line.strip()
         if not text:
             return ""
-        command = text.split()[0].lower() if text.startswith("/") else ""
-        if command in ("/quit", "/exit"):
+        command = command_name(text)
+        if command in ("quit", "exit"):
             return None
-        if command == "/incident":
+        if command == "incident":
             return "incident"
-        simple: dict[str, Event] = {
-            "/status": StatusRequested(),
-            "/help": HelpRequested(),
-            "/cancel": CancelRequested(),
-        }
-        if command in simple:
-            return simple[command]
-        if command == "/lang":
-            return language_request(text[len(command) :])
+        if command == "lang":
+            return language_request(text.partition(" ")[2])
+        if command is not None:
+            # /status, /cancel, /help; any other command gets the help, as in Telegram.
+            simple: dict[str, Event] = {"status": StatusRequested(), "cancel": CancelRequested()}
+            return simple.get(command, HelpRequested())
         button = self.buttons.get(text.lower()) if len(text) == 1 else None
         if button is not None:
             if button.data == "start":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -67,6 +68,18 @@ class Outcome:
 Then = Callable[[AsyncSession, Member, Outcome], Awaitable[None]]
 # What the event is, decided in the step's transaction before it (see Guide.handle_decided).
 Decide = Callable[[AsyncSession], Awaitable[Event | None]]
+
+
+# A command typed as text: a slash, then a command's letters, digits or underscores, maybe
+# "@bot", then a space or the end. "/ can I look?" is words. Telegram marks a typed command with
+# a bot_command entity, but some clients and Bot API servers leave it out.
+TYPED_COMMAND = re.compile(r"^/(\w+)(?:@\w+)?(?:\s|$)", re.ASCII)
+
+
+def command_name(text: str) -> str | None:
+    """The name of the command ``text`` starts with, in lower case; None for words."""
+    match = TYPED_COMMAND.match(text)
+    return match.group(1).lower() if match else None
 
 
 def language_for(telegram_code: str | None, default: str) -> str:

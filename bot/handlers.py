@@ -38,6 +38,7 @@ from telegram.ext import (
 from bot.escalation import ACK_PREFIX, Ack, Escalator
 from bot.follow_up import FOLLOWERS, FollowUp
 from bot.follow_up import PREFIX as FOLLOW_UP_PREFIX
+from bot.guide import TYPED_COMMAND as TYPED_COMMAND_TEXT
 from bot.guide import Guide, Outcome, language_for
 from bot.messenger import DeliveryError, Messenger, TelegramMessenger
 from dashboard.links import issue_login_link
@@ -73,9 +74,8 @@ MEDIA = (
     | filters.LIVE_PHOTO
 )
 # A command: marked as one by Telegram (a bot_command entity at the start), or typed where the
-# client or the Bot API server did not mark it (a slash, then a command's letters, digits or
-# underscores, maybe "@bot", then a space or the end).
-TYPED_COMMAND = filters.COMMAND | filters.Regex(re.compile(r"^/\w+(@\w+)?(\s|$)", re.ASCII))
+# client or the Bot API server did not mark it.
+TYPED_COMMAND = filters.COMMAND | filters.Regex(TYPED_COMMAND_TEXT)
 COMMANDS = ("incident", "status", "cancel", "incidents", "dashboard", "lang", "help")
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 OPENERS = (Role.PROFESSIONAL, Role.ADMIN)

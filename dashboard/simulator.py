@@ -20,7 +20,7 @@ from sqlalchemy import select
 from bot.clock import Clock
 from bot.console import local_member
 from bot.escalation import ACK_PREFIX, Escalator, NoWakeup
-from bot.guide import Guide, Outcome
+from bot.guide import Guide, Outcome, command_name
 from bot.messenger import Rows
 from bot.runtime import Runtime
 from bot.settings import Config
@@ -228,11 +228,15 @@ class Simulator:
         if not text:
             return
         event: Event = UserSaid(text)
-        if text.startswith("/"):
-            name, _, argument = text[1:].partition(" ")
-            name = name.split("@")[0].lower()
-            command = language_request(argument) if name == "lang" else COMMANDS.get(name)
-            event = command or event
+        name = command_name(text)
+        if name == "incident":
+            await self.start(language)
+            return
+        if name is not None:
+            # An unknown command gets the list of commands, as in Telegram.
+            argument = text.partition(" ")[2]
+            lang = language_request(argument)
+            event = lang if name == "lang" else COMMANDS.get(name, HelpRequested())
         await self._typed(text, event, language)
 
     async def command(self, name: str, language: str) -> None:

@@ -11,7 +11,7 @@ from bot.escalation import ACK_PREFIX
 from bot.guide import Outcome
 from bot.runtime import Runtime
 from dialogues.effects import Button, Say
-from dialogues.events import ButtonPressed, UserSaid
+from dialogues.events import ButtonPressed, HelpRequested, StatusRequested, UserSaid
 from storage.models import EventKind, Role, TimelineEvent
 from tests.conftest import add_member, fire_due
 
@@ -140,3 +140,14 @@ async def test_lang_names_a_language_or_is_refused(runtime: Runtime) -> None:
     assert 'I speak only French and English ("de" is neither)' in shown
     assert "français" not in shown.split("I speak only")[1]  # nothing switched to French
     assert "No incident in progress" in shown
+
+
+def test_commands_typed_in_the_console_are_read_as_in_telegram(runtime: Runtime) -> None:
+    """An unknown command gets the help, "@bot" after a command is ignored, and a slash then a
+    space is words."""
+    chat = ConsoleChat(runtime.guide, runtime.escalator, io.StringIO())
+    assert chat.event_for("/photos please") == HelpRequested()
+    assert chat.event_for("/STATUS@sexto_bot") == StatusRequested()
+    assert chat.event_for("/Incident") == "incident"
+    assert chat.event_for("/quit") is None
+    assert chat.event_for("/ can I look?") == UserSaid("/ can I look?")

@@ -295,3 +295,21 @@ async def test_the_simulator_sends_reminders_as_time_passes(
         stop.set()
         await ticking
         assert len(simulator.messenger.posts) > before
+
+
+async def test_an_unknown_command_typed_gets_the_list_of_commands(trainer: Trainer) -> None:
+    """As in Telegram: "/photos" is a command the bot does not have, "/ can I look?" words."""
+    before = (await trainer.look()).count("/status: where the incident stands")
+    await trainer.post("/drill/say", text="/photos please")
+    after = (await trainer.look()).count("/status: where the incident stands")
+    assert after == before + 1
+    await trainer.post("/drill/say", text="/ can I look at the photo?")
+    page = await trainer.look()
+    assert page.count("/status: where the incident stands") == after
+    assert "Never look at the images" in page
+
+
+async def test_incident_typed_opens_a_drill(trainer: Trainer) -> None:
+    assert "SX-" not in await trainer.look()
+    await trainer.post("/drill/say", text="/incident")
+    assert "SX-" in await trainer.look()
