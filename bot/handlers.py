@@ -38,8 +38,7 @@ from telegram.ext import (
 from bot.escalation import ACK_PREFIX, Ack, Escalator
 from bot.follow_up import FOLLOWERS, FollowUp
 from bot.follow_up import PREFIX as FOLLOW_UP_PREFIX
-from bot.guide import TYPED_COMMAND as TYPED_COMMAND_TEXT
-from bot.guide import Guide, Outcome, language_for
+from bot.guide import TYPED_COMMAND, Guide, Outcome, language_for
 from bot.messenger import DeliveryError, Messenger, TelegramMessenger
 from dashboard.links import issue_login_link
 from dialogues.effects import Button
@@ -75,7 +74,7 @@ MEDIA = (
 )
 # A command: marked as one by Telegram (a bot_command entity at the start), or typed where the
 # client or the Bot API server did not mark it.
-TYPED_COMMAND = filters.COMMAND | filters.Regex(TYPED_COMMAND_TEXT)
+COMMAND_MESSAGE = filters.COMMAND | filters.Regex(TYPED_COMMAND)
 COMMANDS = ("incident", "status", "cancel", "incidents", "dashboard", "lang", "help")
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 OPENERS = (Role.PROFESSIONAL, Role.ADMIN)
@@ -156,12 +155,12 @@ class TelegramFront:
         app.add_handler(CallbackQueryHandler(steady(self.on_button)))
         app.add_handler(
             MessageHandler(
-                private & filters.UpdateType.MESSAGE & ~TYPED_COMMAND, steady(self.on_text)
+                private & filters.UpdateType.MESSAGE & ~COMMAND_MESSAGE, steady(self.on_text)
             )
         )
         app.add_handler(
             MessageHandler(
-                private & filters.UpdateType.MESSAGE & TYPED_COMMAND, steady(self.on_unknown)
+                private & filters.UpdateType.MESSAGE & COMMAND_MESSAGE, steady(self.on_unknown)
             )
         )
 

@@ -234,9 +234,10 @@ class Simulator:
             return
         if name is not None:
             # An unknown command gets the list of commands, as in Telegram.
-            argument = text.partition(" ")[2]
-            lang = language_request(argument)
-            event = lang if name == "lang" else COMMANDS.get(name, HelpRequested())
+            if name == "lang":
+                event = language_request(text.partition(" ")[2])
+            else:
+                event = COMMANDS.get(name, HelpRequested())
         await self._typed(text, event, language)
 
     async def command(self, name: str, language: str) -> None:
