@@ -11,18 +11,15 @@ from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from bot.escalation import ACK_PREFIX, Escalator
-from bot.guide import Guide, Outcome, command_name
+from bot.guide import Guide, Outcome, command_event, command_name
 from bot.messenger import Rows
 from dialogues.effects import Button, Say
 from dialogues.events import (
     ButtonPressed,
-    CancelRequested,
     Event,
     HelpRequested,
     LanguageRequested,
-    StatusRequested,
     UserSaid,
-    language_request,
 )
 from storage.repositories import Members
 
@@ -109,12 +106,8 @@ class ConsoleChat:
             return None
         if command == "incident":
             return "incident"
-        if command == "lang":
-            return language_request(text.partition(" ")[2])
         if command is not None:
-            # /status, /cancel, /help; any other command gets the help, as in Telegram.
-            simple: dict[str, Event] = {"status": StatusRequested(), "cancel": CancelRequested()}
-            return simple.get(command, HelpRequested())
+            return command_event(command, text.partition(" ")[2])
         button = self.buttons.get(text.lower()) if len(text) == 1 else None
         if button is not None:
             if button.data == "start":

@@ -35,7 +35,17 @@ from dialogues.effects import (
     UpdateIncident,
 )
 from dialogues.engine import step
-from dialogues.events import ButtonPressed, Event, IncidentOpened, StartIncident, UserSaid
+from dialogues.events import (
+    ButtonPressed,
+    CancelRequested,
+    Event,
+    HelpRequested,
+    IncidentOpened,
+    StartIncident,
+    StatusRequested,
+    UserSaid,
+    language_request,
+)
 from dialogues.protocol import Protocol as GuideProtocol
 from dialogues.state import SchoolRef, State
 from nlu.types import Interpreter
@@ -80,6 +90,18 @@ def command_name(text: str) -> str | None:
     """The name of the command ``text`` starts with, in lower case; None for words."""
     match = TYPED_COMMAND.match(text)
     return match.group(1).lower() if match else None
+
+
+def command_event(name: str, argument: str) -> Event:
+    """What a typed command other than /incident asks: /status, /cancel, /help or /lang (with
+    its argument); any command the bot does not have gets the help, as in Telegram."""
+    if name == "lang":
+        return language_request(argument)
+    if name == "status":
+        return StatusRequested()
+    if name == "cancel":
+        return CancelRequested()
+    return HelpRequested()
 
 
 def language_for(telegram_code: str | None, default: str) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from bot.clock import Clock
 from bot.console import local_member
 from bot.escalation import ACK_PREFIX, Escalator, NoWakeup
-from bot.guide import Guide, Outcome, command_name
+from bot.guide import Guide, Outcome, command_event, command_name
 from bot.messenger import Rows
 from bot.runtime import Runtime
 from bot.settings import Config
@@ -29,13 +29,8 @@ from dialogues.effects import Button
 from dialogues.engine import START_BUTTON
 from dialogues.events import (
     ButtonPressed,
-    CancelRequested,
     Event,
-    HelpRequested,
-    LanguageRequested,
-    StatusRequested,
     UserSaid,
-    language_request,
 )
 from dialogues.protocol import Protocol
 from storage.models import Delivery, Member, Role
@@ -45,12 +40,7 @@ log = logging.getLogger(__name__)
 
 REAL_MODE = re.compile(r"^\d+:mode:real$")
 DRILL_MODE = re.compile(r"^\d+:mode:drill$")
-COMMANDS: dict[str, Event] = {
-    "status": StatusRequested(),
-    "help": HelpRequested(),
-    "lang": LanguageRequested(None),
-    "cancel": CancelRequested(),
-}
+COMMANDS = ("status", "help", "lang", "cancel")  # the simulator's command buttons
 MAX_FIRES = 200
 
 
@@ -233,18 +223,13 @@ class Simulator:
             await self.start(language)
             return
         if name is not None:
-            # An unknown command gets the list of commands, as in Telegram.
-            if name == "lang":
-                event = language_request(text.partition(" ")[2])
-            else:
-                event = COMMANDS.get(name, HelpRequested())
+            event = command_event(name, text.partition(" ")[2])
         await self._typed(text, event, language)
 
     async def command(self, name: str, language: str) -> None:
         """/status, /help, /lang or /cancel."""
-        event = COMMANDS.get(name)
-        if event is not None:
-            await self._typed(f"/{name}", event, language)
+        if name in COMMANDS:
+            await self._typed(f"/{name}", command_event(name, ""), language)
 
     async def _typed(self, text: str, event: Event, language: str) -> None:
         async with self.lock:
