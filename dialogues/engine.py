@@ -276,9 +276,12 @@ def _opened(protocol: Protocol, state: State, event: IncidentOpened, now: dateti
     return state, [opened, NotifyOfficers("opened"), *shown]
 
 
-def _stale(protocol: Protocol, state: State) -> list[Effect]:
+def _stale(protocol: Protocol, state: State, now: datetime) -> list[Effect]:
     if state.step is None or protocol.step(state.step).terminal:
-        return [_idle(protocol, state)]
+        # Just after the last step, most often the last button's press again: Telegram hands
+        # an update over again when the program stopped before confirming it (a crash right
+        # after the step was saved, whose summary may never have gone out).
+        return _just_finished(protocol, state, now) or [_idle(protocol, state)]
     return [Say(protocol.text("stale", state.language)), _show(protocol, state)]
 
 
@@ -296,17 +299,17 @@ def _button(protocol: Protocol, state: State, data: str, now: datetime) -> Resul
         return _cancel_choice(protocol, state, data[len(CANCEL_PREFIX) :], now)
     parts = data.split(":")
     if len(parts) != 3 or state.step is None:
-        return state, _stale(protocol, state)
+        return state, _stale(protocol, state, now)
     incident, step_id, button_id = parts
     if step_id == CONFIRM_911 and button_id == "call911":
         return _confirm_911_anywhere(protocol, state, incident, now)
     if step_id != state.step or incident != str(state.incident_id or 0):
-        return state, _stale(protocol, state)
+        return state, _stale(protocol, state, now)
     current = protocol.step(step_id)
     if current.choose_school:
         school = next((s for s in state.schools if s.id == button_id), None)
         if school is None or current.next is None:
-            return state, _stale(protocol, state)
+            return state, _stale(protocol, state, now)
         state, shown = _enter(protocol, replace(state, school=school), current.next)
         return state, [_chosen(protocol, state, school.name, now), *shown]
     spec = current.button(button_id)
@@ -317,7 +320,7 @@ def _button(protocol: Protocol, state: State, data: str, now: datetime) -> Resul
         label = protocol.text("confirm.devices_count", state.language, count=count)
         return _advance(protocol, state, current, spec, label, now, pressed=True)
     if spec is None:
-        return state, _stale(protocol, state)
+        return state, _stale(protocol, state, now)
     label = protocol.text(spec.label, state.language)
     return _advance(protocol, state, current, spec, label, now, pressed=True)
 
@@ -327,7 +330,7 @@ def _confirm_911_anywhere(
 ) -> Result:
     """The confirm button offered for a typed "I called 911", pressed at any step."""
     if not state.active or incident != str(state.incident_id) or state.stamp("call911"):
-        return state, _stale(protocol, state)
+        return state, _stale(protocol, state, now)
     current = protocol.step(state.step or protocol.start)
     if current.id == "call911":
         spec = current.button("called")
@@ -379,7 +382,7 @@ def _advance(
         if action in ("open_real", "open_drill"):
             school = state.school
             if school is None:  # pragma: no cover - the school step always comes first
-                return state, _stale(protocol, state)
+                return state, _stale(protocol, state, now)
             state = replace(state, drill=action == "open_drill")
             effects.append(OpenIncident(school.id, drill=action == "open_drill"))
             waiting_for_incident = True
@@ -635,7 +638,7 @@ def _cancel_request(protocol: Protocol, state: State) -> Result:
 def _cancel_choice(protocol: Protocol, state: State, choice: str, now: datetime) -> Result:
     language = state.language
     if state.awaiting != "cancel_reason" or not state.active:
-        return state, _stale(protocol, state)
+        return state, _stale(protocol, state, now)
     if choice == "keep":
         state = replace(state, awaiting=None)
         label = protocol.text("cancel.keep", language)
@@ -645,7 +648,7 @@ def _cancel_choice(protocol: Protocol, state: State, choice: str, now: datetime)
             _show(protocol, state),
         ]
     if choice not in CANCEL_REASONS:
-        return state, _stale(protocol, state)
+        return state, _stale(protocol, state, now)
     label = protocol.text(f"cancel.{choice}", language)
     state, effects = _cancel(protocol, state, label, now)
     return state, [_chosen(protocol, state, label, now), *effects]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.runtime import Runtime
-from dialogues.events import CancelRequested, StatusRequested
+from dialogues.events import ButtonPressed, CancelRequested, StatusRequested
 from storage.models import EventKind, Incident, IncidentStatus, Role, School, TimelineEvent
 from storage.repositories import Timeline
 from tests.conftest import add_member, fire_due, messenger, settings_for
 from tests.support.clock import FrozenClock
-from tests.support.transcript import Transcript
+from tests.support.transcript import Transcript, walk_to_call_911
 
 
 async def incident_and_timeline(runtime: Runtime) -> tuple[Incident, list[TimelineEvent]]:
@@ -95,6 +95,33 @@ async def test_a_whole_incident_in_french(runtime: Runtime, clock: FrozenClock) 
     times = [e.at for e in events]
     assert times == sorted(times)
     assert all(t.tzinfo is not None for t in times)
+
+
+async def test_the_last_press_handed_over_again_brings_back_the_summary(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    """After a crash right after the last step was saved, Telegram hands that press over again:
+    it shows the summary (which may never have gone out) and records nothing twice."""
+    pro = await add_member(runtime, Role.PROFESSIONAL, ("nord",), 1001, "Sam", "en")
+    chat = Transcript(runtime.guide, pro.id)
+    await walk_to_call_911(chat)
+    await chat.press("I called 911")
+    await chat.say("EV 2026-4411")
+    await chat.press("Kit handed to the patrol officer")
+    [noted] = chat.buttons()
+    await chat.press("Noted")
+    summary = chat.text()
+    assert "Summary of incident SX-2026-0001" in summary
+
+    clock.advance(minutes=1)
+    await chat.send(ButtonPressed(noted.data))
+    assert chat.text() == summary
+    incident, events = await incident_and_timeline(runtime)
+    assert incident.status is IncidentStatus.AWAITING_DECISION
+    steps = [e.step for e in events if e.kind == EventKind.STEP_DONE]
+    assert steps.count("after") == 1
+    statuses = [e.data["status"] for e in events if e.kind == EventKind.STATUS_CHANGED]
+    assert statuses == ["police_called", "kit_collected", "awaiting_decision"]
 
 
 async def test_an_incident_is_offered_only_the_members_active_schools(runtime: Runtime) -> None:

@@ -16,7 +16,7 @@ from storage.models import Member, Role
 from storage.repositories import WebSessions
 from tests.conftest import add_member, fire_due, messenger
 from tests.support.clock import FrozenClock
-from tests.support.transcript import Transcript
+from tests.support.transcript import Transcript, walk_to_call_911
 
 BASE = "http://testserver"
 XSS = "<script>alert(1)</script>"
@@ -72,17 +72,6 @@ class World:
     nord: str  # a real incident at nord: 911 called, alert acknowledged, XSS typed
     west: str  # a real incident at west, left open
     drill: str  # a drill at nord
-
-
-async def walk_to_call_911(chat: Transcript, mode: str = "Real situation") -> None:
-    """From /incident to the call-911 step."""
-    await chat.start()
-    await chat.press(mode)
-    await chat.press("No immediate danger")
-    await chat.press("Understood")
-    await chat.press("Done")
-    await chat.press("2")
-    await chat.press("Grid filled in")
 
 
 async def build_world(runtime: Runtime, clock: FrozenClock) -> World:

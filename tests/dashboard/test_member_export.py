@@ -25,9 +25,9 @@ from storage.models import (
     WebSession,
 )
 from tests.conftest import add_member, fire_due, messenger
-from tests.dashboard.scenario import BASE, csrf_of, force_session, sign_in, walk_to_call_911
+from tests.dashboard.scenario import BASE, csrf_of, force_session, sign_in
 from tests.support.clock import FrozenClock
-from tests.support.transcript import Transcript
+from tests.support.transcript import Transcript, walk_to_call_911
 
 TYPED = "Le casier 4471 près du gymnase est vide, j'ai fermé la porte"
 COLLEAGUE_TYPED = "Note de la collègue 9182 pour son propre incident"

@@ -402,6 +402,27 @@ def test_incident_soon_after_the_end_shows_the_summary_again(protocol: Protocol)
     assert later.state.step == "mode"
 
 
+def test_the_last_button_pressed_again_soon_shows_the_summary_again(protocol: Protocol) -> None:
+    """Telegram hands a press over again when the program stopped before confirming it: after
+    a crash right after the last step was saved, that press brings back the lost summary."""
+    walk = Walk(protocol)
+    walk.to("after")
+    last = f"{walk.state.incident_id}:after:done"
+    walk(ButtonPressed(last))
+    summary = walk.text()
+    finished = walk.state
+    effects = walk(ButtonPressed(last), minutes=2)
+    assert [e.text for e in effects if isinstance(e, Say)] == [summary]
+    assert walk.state == finished
+    assert not any(isinstance(e, StepCompleted | AdvanceStatus) for e in effects)
+    walk(ButtonPressed(f"{walk.state.incident_id}:grid:done"), minutes=1)  # an older button
+    assert walk.text() == summary
+    # Long after the end, an old button only offers to open a new incident.
+    walk(ButtonPressed(last), minutes=11)
+    assert "Summary of incident" not in walk.text()
+    assert walk.says()[-1].buttons[0][0].data == "start"
+
+
 def test_language_switch_restates_the_step(protocol: Protocol) -> None:
     walk = Walk(protocol, language="fr")
     walk.to("never")

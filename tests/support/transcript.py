@@ -53,3 +53,14 @@ class Transcript:
     async def say(self, text: str) -> Outcome:
         """Type text."""
         return await self.send(UserSaid(text))
+
+
+async def walk_to_call_911(chat: Transcript, mode: str = "Real situation") -> None:
+    """From /incident to the call-911 step."""
+    await chat.start()
+    await chat.press(mode)
+    await chat.press("No immediate danger")
+    await chat.press("Understood")
+    await chat.press("Done")
+    await chat.press("2")
+    await chat.press("Grid filled in")
