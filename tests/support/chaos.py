@@ -51,6 +51,8 @@ STEPS: tuple[tuple[str, str], ...] = (
 )
 ORDER = {name: index for index, (name, _) in enumerate(STEPS)}
 ORDER["summary"] = len(STEPS)
+# What the bot may show once an incident is over: the offer of a new one, or its first question.
+AFTER_THE_END = ("idle", "mode")
 
 
 class SourceBotProcess(BotProcess):
@@ -203,9 +205,7 @@ class Walk:
         """Steps shown after a later one: the conversation lost progress."""
         problems = []
         highest = -1
-        for position, name in enumerate(self.steps):
-            if name == "idle" and self.steps[position + 1 : position + 2] == ["summary"]:
-                continue  # an old button pressed after the end: the summary had come
+        for name in self.steps:
             index = ORDER.get(name, -1)
             if index < highest:
                 problems.append(f"user {self.user}: back to {name} after {self.steps}")
@@ -244,17 +244,16 @@ async def walk_incident(
                 continue
             step = step_of(shown)
             assert step is not None
-            walk.steps.append(step)
-            if step == "summary":
+            over = any(step_of(m) == "summary" for m in chat.seen[first_seen:])
+            if step == "summary" or (over and step in AFTER_THE_END):
+                # The summary came: the incident is over. What follows it can only offer a new
+                # incident (an old button pressed, or a press handed over again after a crash
+                # arriving after a later press had finished the incident; /incident).
+                walk.steps.append("summary")
                 walk.finished = True
                 return walk
+            walk.steps.append(step)
             if step == "idle":
-                # A button of a step shown again after a resync, pressed when the incident
-                # was already over: fine if its summary came; else the incident vanished.
-                if any(step_of(m) == "summary" for m in chat.seen[first_seen:]):
-                    walk.steps.append("summary")
-                    walk.finished = True
-                    return walk
                 raise Stuck(f"user {chat.id}: the incident vanished ({walk.steps})")
             await asyncio.sleep(rng.uniform(*think))
             if step == "call911" and wait_for_reminder and not reminded:
