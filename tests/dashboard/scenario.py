@@ -16,7 +16,7 @@ from storage.models import Member, Role
 from storage.repositories import WebSessions
 from tests.conftest import add_member, fire_due, messenger
 from tests.support.clock import FrozenClock
-from tests.support.transcript import Transcript, walk_to_call_911
+from tests.support.transcript import Transcript, answer_until_call_911, walk_to_call_911
 
 BASE = "http://testserver"
 XSS = "<script>alert(1)</script>"
@@ -95,11 +95,7 @@ async def build_world(runtime: Runtime, clock: FrozenClock) -> World:
         int(alert.buttons[0][0].data.split(":")[1]), officer_nord.id
     )
     await chat.say(XSS)
-    await chat.press("No immediate danger")
-    await chat.press("Understood")
-    await chat.press("Done")
-    await chat.press("2")
-    await chat.press("Grid filled in")
+    await answer_until_call_911(chat)
     clock.advance(minutes=5)
     await fire_due(runtime)  # a 911 reminder
     clock.advance(minutes=2)

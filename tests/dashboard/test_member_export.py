@@ -27,7 +27,7 @@ from storage.models import (
 from tests.conftest import add_member, fire_due, messenger
 from tests.dashboard.scenario import BASE, csrf_of, force_session, sign_in
 from tests.support.clock import FrozenClock
-from tests.support.transcript import Transcript, walk_to_call_911
+from tests.support.transcript import Transcript, answer_until_call_911, walk_to_call_911
 
 TYPED = "Le casier 4471 près du gymnase est vide, j'ai fermé la porte"
 COLLEAGUE_TYPED = "Note de la collègue 9182 pour son propre incident"
@@ -64,11 +64,7 @@ async def scene(runtime: Runtime, clock: FrozenClock) -> Scene:
     clock.advance(minutes=2)
     await runtime.escalator.acknowledge(int(alert.buttons[0][0].data.split(":")[1]), officer.id)
     await chat.say(TYPED)
-    await chat.press("No immediate danger")
-    await chat.press("Understood")
-    await chat.press("Done")
-    await chat.press("2")
-    await chat.press("Grid filled in")
+    await answer_until_call_911(chat)
     clock.advance(minutes=5)
     await fire_due(runtime)  # a 911 reminder to the professional
     await chat.press("I called 911")

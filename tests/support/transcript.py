@@ -59,6 +59,11 @@ async def walk_to_call_911(chat: Transcript, mode: str = "Real situation") -> No
     """From /incident to the call-911 step."""
     await chat.start()
     await chat.press(mode)
+    await answer_until_call_911(chat)
+
+
+async def answer_until_call_911(chat: Transcript) -> None:
+    """From the immediate-danger question to the call-911 step: no danger, two phones."""
     await chat.press("No immediate danger")
     await chat.press("Understood")
     await chat.press("Done")
