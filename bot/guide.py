@@ -34,7 +34,7 @@ from dialogues.effects import (
     StopReminders,
     UpdateIncident,
 )
-from dialogues.engine import step
+from dialogues.engine import pressed_again, step
 from dialogues.events import (
     ButtonPressed,
     CancelRequested,
@@ -333,7 +333,8 @@ class Guide:
                     return None
                 state = State.from_dict(saved) if saved else State(language=member.language)
                 run = _Run(self, session, member, now)
-                await run.record_input(state, event)
+                if not pressed_again(state, event):  # logged when it first came
+                    await run.record_input(state, event)
                 queue: list[Event] = [event]
                 while queue:
                     before = state

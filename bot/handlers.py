@@ -409,7 +409,8 @@ class TelegramFront:
         ):
             # A step of a known member: the account is checked in the step's own transaction.
             async with _Spinner(query, self.spinner_grace) as spinner:
-                outcome = await self.guide.handle_account(query.from_user.id, ButtonPressed(data))
+                pressed = ButtonPressed(data, press=query.id)
+                outcome = await self.guide.handle_account(query.from_user.id, pressed)
                 if outcome is not None:
                     await self._finish_step(query.message, outcome, spinner)
                     return
@@ -430,7 +431,8 @@ class TelegramFront:
             if data == START_BUTTON and member.role in OPENERS:
                 outcome = await self.guide.start_incident(member.id)
             else:
-                outcome = await self.guide.handle(member.id, ButtonPressed(data), member=member)
+                pressed = ButtonPressed(data, press=query.id)
+                outcome = await self.guide.handle(member.id, pressed, member=member)
             await self._finish_step(query.message, outcome, spinner)
 
     async def _finish_step(

@@ -38,7 +38,7 @@ from dialogues.events import (
     UserSaid,
 )
 from dialogues.protocol import ButtonSpec, Markup, Protocol, Step
-from dialogues.state import SchoolRef, State
+from dialogues.state import Press, SchoolRef, State
 from nlu.entities import PREFIXED_NUMBER
 
 START_BUTTON = "start"
@@ -61,8 +61,8 @@ def step(protocol: Protocol, state: State, event: Event, now: datetime) -> Resul
             return _start(protocol, state, schools, now)
         case IncidentOpened():
             return _opened(protocol, state, event, now)
-        case ButtonPressed(data=data):
-            return _button(protocol, state, data, now)
+        case ButtonPressed():
+            return _pressed(protocol, state, event, now)
         case UserSaid():
             return _said(protocol, state, event, now)
         case StatusRequested():
@@ -278,11 +278,42 @@ def _opened(protocol: Protocol, state: State, event: IncidentOpened, now: dateti
 
 def _stale(protocol: Protocol, state: State, now: datetime) -> list[Effect]:
     if state.step is None or protocol.step(state.step).terminal:
-        # Just after the last step, most often the last button's press again: Telegram hands
-        # an update over again when the program stopped before confirming it (a crash right
-        # after the step was saved, whose summary may never have gone out).
+        return _where_we_are(protocol, state, now)
+    return [Say(protocol.text("stale", state.language)), *_where_we_are(protocol, state, now)]
+
+
+def _where_we_are(protocol: Protocol, state: State, now: datetime) -> list[Effect]:
+    """The step shown again; after the last one, its summary (soon after) or a new incident.
+
+    Just after the last step, an old button is most often the last button's press again:
+    Telegram hands an update over again when the program stopped before confirming it (a crash
+    right after the step was saved, whose summary may never have gone out).
+    """
+    if state.step is None or protocol.step(state.step).terminal:
         return _just_finished(protocol, state, now) or [_idle(protocol, state)]
-    return [Say(protocol.text("stale", state.language)), _show(protocol, state)]
+    return [_show(protocol, state)]
+
+
+def pressed_again(state: State, event: Event) -> bool:
+    """The press that last moved this guide on, handed over again by Telegram: the program
+    stopped after saving its step but before confirming the update (a crash, a kill)."""
+    return (
+        isinstance(event, ButtonPressed)
+        and bool(event.press)
+        and state.pressed is not None
+        and state.pressed.id == event.press
+    )
+
+
+def _pressed(protocol: Protocol, state: State, event: ButtonPressed, now: datetime) -> Result:
+    if state.pressed is not None and pressed_again(state, event):
+        # Its step is saved: do again only what its reply did, which may never have gone out.
+        return state, [MarkChoice(state.pressed.choice), *_where_we_are(protocol, state, now)]
+    state, effects = _button(protocol, state, event.data, now)
+    chosen = next((e for e in effects if isinstance(e, MarkChoice)), None)
+    if event.press and chosen is not None:
+        state = replace(state, pressed=Press(event.press, chosen.text))
+    return state, effects
 
 
 def _idle(protocol: Protocol, state: State) -> Say:

@@ -16,9 +16,11 @@ class StartIncident:
 
 @dataclass(frozen=True)
 class ButtonPressed:
-    """An inline button was pressed; ``data`` is its callback data."""
+    """An inline button was pressed; ``data`` is its callback data, ``press`` Telegram's id of
+    the press (the same when Telegram hands the same update over again; none in local mode)."""
 
     data: str
+    press: str = ""
 
 
 @dataclass(frozen=True)

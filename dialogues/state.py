@@ -30,6 +30,15 @@ class Stamp:
 
 
 @dataclass(frozen=True)
+class Press:
+    """The last button press that moved the guide on: Telegram's id of that press, and the
+    choice it marked on the pressed message."""
+
+    id: str
+    choice: str
+
+
+@dataclass(frozen=True)
 class State:
     """Everything the engine remembers between two events of one member."""
 
@@ -46,6 +55,7 @@ class State:
     stamps: tuple[Stamp, ...] = ()
     awaiting: str | None = None
     status: str | None = None
+    pressed: Press | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -85,4 +95,6 @@ class State:
         if values.get("school") is not None:
             values["school"] = SchoolRef(**values["school"])
         values["stamps"] = tuple(Stamp(**s) for s in values.get("stamps", ()))
+        if values.get("pressed") is not None:
+            values["pressed"] = Press(**values["pressed"])
         return cls(**values)

@@ -423,6 +423,48 @@ def test_the_last_button_pressed_again_soon_shows_the_summary_again(protocol: Pr
     assert walk.says()[-1].buttons[0][0].data == "start"
 
 
+def test_a_press_handed_over_again_shows_its_step_again_without_doing_it_twice(
+    protocol: Protocol,
+) -> None:
+    """After a crash between saving a step and confirming its update, Telegram hands the same
+    press over again: the next step comes again as if for the first time, with the same choice
+    marked, and nothing is done twice. Another press of that button is still an old button."""
+    walk = Walk(protocol)
+    walk.to("call911")
+    called = f"{walk.state.incident_id}:call911:called"
+    first = walk(ButtonPressed(called, press="q-1"))
+    [chosen] = [e for e in first if isinstance(e, MarkChoice)]
+    next_step = walk.says()
+    after = walk.state
+
+    again = walk(ButtonPressed(called, press="q-1"), minutes=0.5)
+    assert again == [chosen, *next_step]
+    assert walk.state == after
+    assert "earlier step" not in walk.text()
+
+    walk(ButtonPressed(called, press="q-2"), minutes=0.5)  # a second tap on the same button
+    assert walk.text().startswith("That button belongs to an earlier step.")
+    assert not any(isinstance(e, MarkChoice) for e in walk.effects)
+    assert walk.state == after
+    # The next press moves on and becomes the one remembered.
+    walk(ButtonPressed(f"{walk.state.incident_id}:event_number:skip", press="q-3"))
+    assert walk.state.step == "waiting"
+    walk(ButtonPressed(called, press="q-1"))
+    assert walk.text().startswith("That button belongs to an earlier step.")
+
+
+def test_a_press_handed_over_again_after_the_last_step_shows_the_summary_and_its_mark(
+    protocol: Protocol,
+) -> None:
+    walk = Walk(protocol)
+    walk.to("after")
+    last = ButtonPressed(f"{walk.state.incident_id}:after:done", press="q-9")
+    walk(last)
+    summary = walk.text()
+    [chosen] = [e for e in walk.effects if isinstance(e, MarkChoice)]
+    assert walk(last, minutes=0.5) == [chosen, Say(summary)]
+
+
 def test_language_switch_restates_the_step(protocol: Protocol) -> None:
     walk = Walk(protocol, language="fr")
     walk.to("never")

@@ -350,3 +350,35 @@ async def test_a_slow_step_still_stops_the_button_spinning(
     step = await next_with_buttons(telegram, 503)
     assert "No immediate danger" not in step["text"]
     assert len([c for c in server.calls if c.method == "answerCallbackQuery"]) == 2
+
+
+async def test_a_press_handed_over_again_shows_its_step_again_and_records_it_once(
+    telegram: Bot,
+) -> None:
+    """Telegram hands an update over again when the program stopped (a crash, a kill) after
+    saving the step of a press but before confirming it: the person, who pressed once, gets
+    that step again without being told of an old button, and the press counts once."""
+    server = telegram.server
+    pro, triage = await at_triage(telegram, 504)
+    query = server.press_button(pro, triage, text="No immediate danger")
+    await server.wait_for_callback_answer(query)
+    step = await next_with_buttons(telegram, 504)
+    await marked(telegram, 504, triage)
+
+    server.send_update({"callback_query": query})  # the same press: its id, its message
+    again = await server.wait_for_message(
+        504, lambda m: m["message_id"] > step["message_id"] and bool(buttons(m))
+    )
+    assert again["text"] == step["text"]
+    assert buttons(again) == buttons(step)
+    later = [m for m in server.sent_messages(504) if m["message_id"] > step["message_id"]]
+    assert [m["message_id"] for m in later] == [again["message_id"]]
+    [closed] = [m for m in server.sent_messages(504) if m["message_id"] == triage["message_id"]]
+    assert "→ No immediate danger" in closed["text"]
+    assert buttons(closed) == []
+
+    async with telegram.runtime.sessions() as session:
+        events = (await session.scalars(select(TimelineEvent))).all()
+    pressed = query["data"]
+    assert [e.kind for e in events if e.data.get("button") == pressed] == [EventKind.MESSAGE_IN]
+    assert [e.step for e in events if e.kind == EventKind.STEP_DONE] == ["danger"]
