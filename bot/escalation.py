@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.messenger import DeliveryError, Messenger, Rows
+from bot.messenger import BotRefused, DeliveryError, Messenger, Rows
 from bot.settings import Config
 from dialogues.effects import Button
 from dialogues.engine import clock as hhmm
@@ -524,9 +524,10 @@ class Escalator:
     async def fire(self, escalation_id: int) -> None:
         """A chain's wake-up: send what is due, then schedule the next one.
 
-        One wake-up per chain at a time. When the database cannot be reached the work is tried
-        again after a pause (1 s, doubling up to a minute) until it succeeds or the program
-        stops; a retry first resends the chain's messages left pending by the failed attempt.
+        One wake-up per chain at a time. When the database cannot be reached, or the Bot API
+        server refuses the bot itself (:class:`BotRefused`), the work is tried again after a
+        pause (1 s, doubling up to a minute) until it succeeds or the program stops; a retry
+        first resends the chain's messages left pending by the failed attempt.
         """
         async with self._chain_lock(escalation_id):
             pause = 1.0
@@ -539,7 +540,7 @@ class Escalator:
                     if self._interrupted:
                         self._interrupted.discard(escalation_id)
                     return
-                except (SQLAlchemyError, OSError) as error:
+                except (SQLAlchemyError, OSError, BotRefused) as error:
                     if self.closing:
                         raise
                     log.warning(
@@ -906,6 +907,8 @@ class Escalator:
             message_id = await self.messenger.send(
                 send.chat_id, send.text, send.buttons, protect=send.protect
             )
+        except BotRefused:
+            raise  # nothing can be sent now: the wake-up is tried again, this message with it
         except DeliveryError as problem:
             error = str(problem)[:200]
             log.warning(

@@ -10,7 +10,14 @@ from typing import Protocol, TypeVar
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TimedOut,
+)
 
 from dialogues.effects import Button
 
@@ -22,6 +29,12 @@ Rows = tuple[tuple[Button, ...], ...]
 
 class DeliveryError(Exception):
     """A message could not be delivered, even after retrying."""
+
+
+class BotRefused(DeliveryError):
+    """The Bot API server refuses the bot itself (401 or 404: a token it does not know, revoked
+    or mistyped, or a server in the way that does not know the bot): nothing can be sent until
+    that is fixed. Whatever was to be sent is not given up but kept to be tried again."""
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
@@ -59,8 +72,9 @@ class TelegramMessenger:
     """Sends through python-telegram-bot, retrying what Telegram says can be retried.
 
     429 waits ``retry_after``; time-outs, dropped connections and 5xx answers are retried with
-    an exponential backoff; 400 and 403 are final. A send that timed out may in rare cases
-    have reached Telegram anyway: Telegram offers no idempotency key to rule that out.
+    an exponential backoff; 400 and 403 are final; 401 and 404 raise :class:`BotRefused`. A
+    send that timed out may in rare cases have reached Telegram anyway: Telegram offers no
+    idempotency key to rule that out.
     """
 
     def __init__(
@@ -85,6 +99,8 @@ class TelegramMessenger:
                 pause = retry_after_seconds(error) + 0.1
             except (Forbidden, BadRequest) as error:
                 raise DeliveryError(f"{what}: {error.message}") from error
+            except InvalidToken as error:
+                raise BotRefused(f"{what}: {error.message}") from error
             except (TimedOut, NetworkError) as error:
                 problem = error
                 pause = delay

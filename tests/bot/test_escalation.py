@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import OperationalError
 
 from bot.escalation import Ack, NoWakeup, Wake
-from bot.messenger import Rows
+from bot.messenger import BotRefused, Rows
 from bot.runtime import Runtime
 from bot.settings import Config
 from dialogues.events import ButtonPressed, CancelRequested
@@ -206,6 +206,40 @@ async def test_a_reminder_whose_sending_could_not_be_recorded_is_not_sent_again(
         delivery = await session.get(Delivery, sent.data["delivery"])
         assert delivery is not None
         assert (delivery.status, delivery.message_id) == ("delivered", reminders[0].message_id)
+
+
+async def test_a_reminder_refused_with_the_whole_bot_is_given_once_when_tried_again(
+    runtime: Runtime, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Bot API server refuses the bot itself for a moment (a 404 or 401): the reminder is
+    not given up as undelivered; its wake-up is tried again and gives it once."""
+    chat = await team(runtime)
+    await to_call_911(chat)
+    await fire_due(runtime)  # the opening alert
+    sent = messenger(runtime)
+    send = sent.send
+    refusals: list[str] = []
+
+    async def refused_once(chat_id: int | None, text: str, *args: Any, **kwargs: Any) -> int:
+        if not refusals and "Reminder" in text:
+            refusals.append(text)
+            raise BotRefused("sendMessage: Not Found")
+        return await send(chat_id, text, *args, **kwargs)
+
+    monkeypatch.setattr(sent, "send", refused_once)
+    clock.advance(minutes=5)
+    await fire_due(runtime)
+    assert refusals
+    reminders = [m for m in sent.to(PRO) if "Reminder" in m.text]
+    assert [m.text for m in reminders] == refusals
+    [given] = await events(runtime, EventKind.REMINDER_SENT)
+    async with runtime.sessions() as session:
+        delivery = await session.get(Delivery, given.data["delivery"])
+        assert delivery is not None
+        assert (delivery.status, delivery.message_id) == ("delivered", reminders[0].message_id)
+    clock.advance(minutes=5)
+    await fire_due(runtime)
+    assert "Reminder 2" in sent.to(PRO)[-1].text
 
 
 async def test_cancelling_stops_every_chain(runtime: Runtime, clock: FrozenClock) -> None:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from telegram import Bot
 
-from bot.messenger import DeliveryError, TelegramMessenger
+from bot.messenger import BotRefused, DeliveryError, TelegramMessenger
 from dialogues.effects import Button
 from tests.support.botapi import BotApiServer
 
@@ -46,6 +46,18 @@ async def test_server_errors_are_retried_then_given_up(
         await messenger.send(42, "hello")
     assert len(server.calls_of("sendMessage")) == 5
     assert server.sent_messages(42) == []
+
+
+async def test_a_server_that_does_not_know_the_bot_is_not_a_failed_delivery(
+    server: BotApiServer, messenger: TelegramMessenger
+) -> None:
+    """A 404 (or 401) is about the bot itself, not this message: it is not retried here, and
+    callers can tell it from a refused message (the message is kept to be tried again)."""
+    server.add_user(42, "Someone", started=True)
+    server.forget_method("sendMessage")
+    with pytest.raises(BotRefused, match="sendMessage"):
+        await messenger.send(42, "hello")
+    assert len(server.calls_of("sendMessage")) == 1
 
 
 async def test_edit_replaces_text_and_buttons(
