@@ -11,7 +11,7 @@ import logging
 import re
 import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +34,7 @@ from dialogues.effects import (
     StopReminders,
     UpdateIncident,
 )
-from dialogues.engine import pressed_again, step
+from dialogues.engine import handled_again, step
 from dialogues.events import (
     ButtonPressed,
     CancelRequested,
@@ -300,7 +300,7 @@ class Guide:
 
     async def _understood(self, event: Event) -> Event:
         if isinstance(event, UserSaid) and event.intent is None and self.interpreter is not None:
-            return await self.understand(event.text)
+            return replace(await self.understand(event.text), message=event.message)
         return event
 
     async def _handle(
@@ -333,7 +333,7 @@ class Guide:
                     return None
                 state = State.from_dict(saved) if saved else State(language=member.language)
                 run = _Run(self, session, member, now)
-                if not pressed_again(state, event):  # logged when it first came
+                if not handled_again(state, event):  # logged when it first came
                     await run.record_input(state, event)
                 queue: list[Event] = [event]
                 while queue:

@@ -382,7 +382,7 @@ class TelegramFront:
         user = update.effective_user
         if message is None or user is None:
             return
-        event = UserSaid(message.text or "")
+        event = UserSaid(message.text or "", message=str(message.message_id))
         # A known member's step checks their account in its own transaction (no lookup first).
         outcome = await self.guide.handle_account(user.id, event)
         if outcome is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -38,7 +39,7 @@ from dialogues.events import (
     UserSaid,
 )
 from dialogues.protocol import ButtonSpec, Markup, Protocol, Step
-from dialogues.state import Press, SchoolRef, State
+from dialogues.state import Handled, SchoolRef, State
 from nlu.entities import PREFIXED_NUMBER
 
 START_BUTTON = "start"
@@ -61,10 +62,10 @@ def step(protocol: Protocol, state: State, event: Event, now: datetime) -> Resul
             return _start(protocol, state, schools, now)
         case IncidentOpened():
             return _opened(protocol, state, event, now)
-        case ButtonPressed():
-            return _pressed(protocol, state, event, now)
+        case ButtonPressed(data=data):
+            return _once(protocol, state, event, now, lambda: _button(protocol, state, data, now))
         case UserSaid():
-            return _said(protocol, state, event, now)
+            return _once(protocol, state, event, now, lambda: _said(protocol, state, event, now))
         case StatusRequested():
             return state, _status(protocol, state)
         case HelpRequested():
@@ -294,25 +295,34 @@ def _where_we_are(protocol: Protocol, state: State, now: datetime) -> list[Effec
     return [_show(protocol, state)]
 
 
-def pressed_again(state: State, event: Event) -> bool:
-    """The press that last moved this guide on, handed over again by Telegram: the program
+def _telegram_id(event: Event) -> str:
+    if isinstance(event, ButtonPressed) and event.press:
+        return f"press:{event.press}"
+    if isinstance(event, UserSaid) and event.message:
+        return f"message:{event.message}"
+    return ""
+
+
+def handled_again(state: State, event: Event) -> bool:
+    """The update that last moved this guide on, handed over again by Telegram: the program
     stopped after saving its step but before confirming the update (a crash, a kill)."""
-    return (
-        isinstance(event, ButtonPressed)
-        and bool(event.press)
-        and state.pressed is not None
-        and state.pressed.id == event.press
-    )
+    key = _telegram_id(event)
+    return bool(key) and state.handled is not None and state.handled.id == key
 
 
-def _pressed(protocol: Protocol, state: State, event: ButtonPressed, now: datetime) -> Result:
-    if state.pressed is not None and pressed_again(state, event):
-        # Its step is saved: do again only what its reply did, which may never have gone out.
-        return state, [MarkChoice(state.pressed.choice), *_where_we_are(protocol, state, now)]
-    state, effects = _button(protocol, state, event.data, now)
-    chosen = next((e for e in effects if isinstance(e, MarkChoice)), None)
-    if event.press and chosen is not None:
-        state = replace(state, pressed=Press(event.press, chosen.text))
+def _once(
+    protocol: Protocol, state: State, event: Event, now: datetime, handle: Callable[[], Result]
+) -> Result:
+    """``handle()`` the event, unless it is the one that last moved the guide on: its step is
+    saved, so only what its reply did, which may never have gone out, is done again."""
+    if state.handled is not None and handled_again(state, event):
+        mark = [MarkChoice(state.handled.choice)] if state.handled.choice else []
+        return state, [*mark, *_where_we_are(protocol, state, now)]
+    state, effects = handle()
+    key = _telegram_id(event)
+    if key and any(isinstance(e, MarkChoice | StepCompleted | UpdateIncident) for e in effects):
+        choice = next((e.text for e in effects if isinstance(e, MarkChoice)), None)
+        state = replace(state, handled=Handled(key, choice))
     return state, effects
 
 

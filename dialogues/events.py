@@ -33,6 +33,8 @@ class UserSaid:
     entities: tuple[tuple[str, str], ...] = ()
     # A confirmation stated on the way to the request ("I called 911. Now what").
     stated: str | None = None
+    # Telegram's id of the message (the same when Telegram hands it over again; none locally).
+    message: str = ""
 
     def entity(self, name: str) -> str | None:
         """The first entity of this name, if any."""

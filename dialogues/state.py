@@ -30,12 +30,12 @@ class Stamp:
 
 
 @dataclass(frozen=True)
-class Press:
-    """The last button press that moved the guide on: Telegram's id of that press, and the
-    choice it marked on the pressed message."""
+class Handled:
+    """The last update from Telegram that moved the guide on: its id (a button press's or a
+    typed message's) and, for a button, the choice it marked on the pressed message."""
 
     id: str
-    choice: str
+    choice: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class State:
     stamps: tuple[Stamp, ...] = ()
     awaiting: str | None = None
     status: str | None = None
-    pressed: Press | None = None
+    handled: Handled | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -95,6 +95,6 @@ class State:
         if values.get("school") is not None:
             values["school"] = SchoolRef(**values["school"])
         values["stamps"] = tuple(Stamp(**s) for s in values.get("stamps", ()))
-        if values.get("pressed") is not None:
-            values["pressed"] = Press(**values["pressed"])
+        if values.get("handled") is not None:
+            values["handled"] = Handled(**values["handled"])
         return cls(**values)

@@ -465,6 +465,38 @@ def test_a_press_handed_over_again_after_the_last_step_shows_the_summary_and_its
     assert walk(last, minutes=0.5) == [chosen, Say(summary)]
 
 
+def test_a_typed_message_handed_over_again_shows_where_it_led_without_doing_it_twice(
+    protocol: Protocol,
+) -> None:
+    """The event number typed, saved, then its reply lost in a crash: Telegram hands the same
+    message over again, and the step it led to comes again, nothing recorded twice. The same
+    text typed again (a new message) is read again, as before."""
+    walk = Walk(protocol)
+    walk.to("event_number")
+    walk(UserSaid("2026-123456", message="77"))
+    assert "Event number 2026-123456 recorded" in walk.text()
+    waiting = walk.says()[-1]
+    after = walk.state
+
+    again = walk(UserSaid("2026-123456", message="77"), minutes=0.5)
+    assert again == [waiting]
+    assert walk.state == after
+
+    walk(UserSaid("2026-123456", message="78"), minutes=0.5)
+    assert "Event number 2026-123456 recorded" not in walk.text()
+    assert walk.says()[-1] == waiting
+
+
+def test_a_question_handed_over_again_is_answered_again(protocol: Protocol) -> None:
+    """A question moves nothing on: handed over again, it is answered again (its answer may
+    be what was lost)."""
+    walk = Walk(protocol)
+    walk.to("devices")
+    question = UserSaid("can I look?", intent="ask_view_image", confidence=0.9, message="12")
+    first = walk(question)
+    assert walk(question) == first
+
+
 def test_language_switch_restates_the_step(protocol: Protocol) -> None:
     walk = Walk(protocol, language="fr")
     walk.to("never")

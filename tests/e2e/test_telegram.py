@@ -382,3 +382,30 @@ async def test_a_press_handed_over_again_shows_its_step_again_and_records_it_onc
     pressed = query["data"]
     assert [e.kind for e in events if e.data.get("button") == pressed] == [EventKind.MESSAGE_IN]
     assert [e.step for e in events if e.kind == EventKind.STEP_DONE] == ["danger"]
+
+
+async def test_a_typed_message_handed_over_again_is_recorded_once(telegram: Bot) -> None:
+    """The same after a crash for a typed event number: handed over again, it brings the step
+    it led to, and the number is recorded once."""
+    server = telegram.server
+    pro, step = await at_triage(telegram, 505)
+    for label in ("No immediate danger", "Understood", "Done", "2", "Grid filled in"):
+        await press(telegram, pro, step, label)
+        step = await next_with_buttons(telegram, 505)
+    await press(telegram, pro, step, "I called 911")
+    await next_with_buttons(telegram, 505)
+    typed = server.send_text(pro, "2026-778899")
+    await server.wait_for_message(505, lambda m: "Event number 2026-778899 recorded" in m["text"])
+    waiting = await next_with_buttons(telegram, 505)
+
+    server.send_update({"message": typed})  # the same message: its id, its text
+    again = await next_with_buttons(telegram, 505)
+    assert again["text"] == waiting["text"]
+    later = [m for m in server.sent_messages(505) if m["message_id"] > waiting["message_id"]]
+    assert [m["message_id"] for m in later] == [again["message_id"]]
+
+    async with telegram.runtime.sessions() as session:
+        events = (await session.scalars(select(TimelineEvent))).all()
+    said = [e for e in events if e.kind == EventKind.MESSAGE_IN and "text" in e.data]
+    assert [e.data["text"] for e in said] == ["2026-778899"]
+    assert [e.step for e in events if e.kind == EventKind.STEP_DONE].count("event_number") == 1
