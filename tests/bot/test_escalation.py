@@ -22,7 +22,7 @@ from storage.repositories import Escalations, Timeline
 from tests.conftest import add_member, fire_due, messenger, scheduled, settings_for
 from tests.support.clock import FrozenClock
 from tests.support.messenger import RecordingMessenger
-from tests.support.transcript import Transcript
+from tests.support.transcript import Transcript, answer_until_call_911
 
 PRO, OFFICER, BACKUP, COORD = 1001, 2001, 2002, 3001
 
@@ -49,8 +49,7 @@ async def team(runtime: Runtime, *, backup: bool = True, coordinator: bool = Tru
 async def to_call_911(chat: Transcript, drill: bool = False) -> None:
     await chat.start()
     await chat.press("Drill" if drill else "Real situation")
-    for label in ("No immediate danger", "Understood", "Done", "2", "Grid filled in"):
-        await chat.press(label)
+    await answer_until_call_911(chat)
 
 
 # ---- 911 reminders ------------------------------------------------------------------------------
@@ -858,8 +857,7 @@ async def test_chains_stopped_by_a_step_or_an_acknowledgement_count_as_changing_
         await apply(wakes)
 
     chat, alert_chain = await officer_alerted(runtime)
-    for label in ("No immediate danger", "Understood", "Done", "2", "Grid filled in"):
-        await chat.press(label)
+    await answer_until_call_911(chat)
     await escalator.settle()
     monkeypatch.setattr(escalator, "apply_soon", spied_soon)
     monkeypatch.setattr(escalator, "apply", spied)

@@ -51,6 +51,16 @@ async def at_triage(bot: Bot, user_id: int) -> tuple[dict[str, Any], dict[str, A
     return pro, await next_with_buttons(bot, user_id)
 
 
+async def to_call_911(bot: Bot, user: dict[str, Any], triage: dict[str, Any]) -> dict[str, Any]:
+    """From the triage step to the call-911 step (no danger, two phones); returns that step."""
+    step = triage
+    chat_id = int(user["id"])
+    for label in ("No immediate danger", "Understood", "Done", "2", "Grid filled in"):
+        await press(bot, user, step, label)
+        step = await next_with_buttons(bot, chat_id)
+    return step
+
+
 async def test_a_whole_incident_by_buttons(telegram: Bot) -> None:
     server = telegram.server
     officer = await telegram.enrolled(Role.OFFICER, 700, "Officer Lee")
@@ -71,10 +81,7 @@ async def test_a_whole_incident_by_buttons(telegram: Bot) -> None:
     assert re.search(r"→ Real situation \(\d\d:\d\d\)$", closed["text"])
     assert buttons(closed) == []
 
-    step = triage
-    for label in ("No immediate danger", "Understood", "Done", "2", "Grid filled in"):
-        await press(telegram, pro, step, label)
-        step = await next_with_buttons(telegram, 500)
+    step = await to_call_911(telegram, pro, triage)
     assert "Call 911 now" in step["text"]
     assert "10, rue du Nord" in step["text"]
     await press(telegram, pro, step, "I called 911")
@@ -388,10 +395,8 @@ async def test_a_typed_message_handed_over_again_is_recorded_once(telegram: Bot)
     """The same after a crash for a typed event number: handed over again, it brings the step
     it led to, and the number is recorded once."""
     server = telegram.server
-    pro, step = await at_triage(telegram, 505)
-    for label in ("No immediate danger", "Understood", "Done", "2", "Grid filled in"):
-        await press(telegram, pro, step, label)
-        step = await next_with_buttons(telegram, 505)
+    pro, triage = await at_triage(telegram, 505)
+    step = await to_call_911(telegram, pro, triage)
     await press(telegram, pro, step, "I called 911")
     await next_with_buttons(telegram, 505)
     typed = server.send_text(pro, "2026-778899")

@@ -13,7 +13,7 @@ from dialogues.events import CancelRequested
 from storage.models import Base, Incident, Member, Role
 from tests.conftest import add_member, fire_due, messenger
 from tests.support.clock import FrozenClock
-from tests.support.transcript import Transcript
+from tests.support.transcript import Transcript, answer_until_call_911
 
 # Distinctive sentences typed into the bot: each must be found, then be gone, by name.
 TYPED = "The blue giraffe phone is in locker forty-two"
@@ -56,8 +56,7 @@ async def tell_story(runtime: Runtime, clock: FrozenClock) -> Story:
     clock.advance(minutes=2)
     await runtime.escalator.acknowledge(int(alert.buttons[0][0].data.split(":")[1]), officer.id)
     await chat.say(TYPED)
-    for label in ("No immediate danger", "Understood", "Done", "2", "Grid filled in"):
-        await chat.press(label)
+    await answer_until_call_911(chat)
     clock.advance(minutes=6)
     await fire_due(runtime)  # a 911 reminder, whose text is kept with its delivery
     await chat.press("I called 911")
