@@ -1098,6 +1098,8 @@ class Escalator:
     async def recover(self) -> tuple[int, int, int]:
         """After a (re)start: resend interrupted messages, then match wake-ups to the chains.
 
+        A chain whose messages the Bot API server refuses (:class:`BotRefused`) is not counted:
+        its wake-up, run at once, sends them, trying again as :meth:`fire` does.
         Returns (messages resent, wake-ups created, wake-ups removed).
         """
         known = await self.wakeup.scheduled()  # before the chains: see reconciliation()
@@ -1106,9 +1108,20 @@ class Escalator:
             chains = sorted({d.escalation_id for d in await escalations.undelivered()})
             running = [(r.id, r.next_at) for r in await escalations.running() if r.next_at]
         resent = 0
+        refused: list[int] = []
         for escalation_id in chains:
-            resent += await self._resend(escalation_id)
+            try:
+                resent += await self._resend(escalation_id)
+            except BotRefused as error:
+                # The server refuses the bot for now (a 401 or 404): serving must still start.
+                # The chain stays interrupted, and its wake-up, run at once, resends its
+                # pending messages first, trying again until the server accepts them.
+                log.warning("could not resend chain %s's messages yet: %s", escalation_id, error)
+                refused.append(escalation_id)
         created, removed = await self.wakeup.reconcile(running, known)
+        if refused:
+            now = self.clock.now()
+            self.apply_soon([Wake(escalation_id, now) for escalation_id in refused])
         return resent, created, removed
 
     async def _resend(self, escalation_id: int) -> int:

@@ -564,6 +564,49 @@ async def test_a_pending_message_is_sent_after_a_crash(
     assert len(messenger(runtime).to(OFFICER)) == 1
 
 
+async def test_a_start_the_bot_api_server_refuses_goes_on_and_sends_the_message_later(
+    runtime: Runtime, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At start the Bot API server refuses the bot for a moment (a 404 or 401) as a message
+    left pending by a crash is resent: start-up goes on, and the chain's wake-up gives it once."""
+    chat = await team(runtime)
+    await chat.start()
+    await chat.press("Real situation")
+    await fire_due(runtime)  # the alert to the officer
+    async with runtime.sessions() as session, session.begin():
+        [alert] = (
+            await session.scalars(select(Delivery).where(Delivery.chat_id == OFFICER))
+        ).all()
+        alert.status = "pending"  # died between recording and sending
+    sent = messenger(runtime)
+    sent.sent.clear()
+    send = sent.send
+    refusals: list[str] = []
+
+    async def refused_once(chat_id: int | None, text: str, *args: Any, **kwargs: Any) -> int:
+        if not refusals:
+            refusals.append(text)
+            raise BotRefused("sendMessage: Unauthorized")
+        return await send(chat_id, text, *args, **kwargs)
+
+    monkeypatch.setattr(sent, "send", refused_once)
+    assert await runtime.escalator.interrupted() == {alert.escalation_id}
+    resent, _, _ = await runtime.escalator.recover()
+    assert resent == 0
+    assert refusals
+    assert not sent.to(OFFICER)
+
+    await fire_due(runtime)
+    assert [m.text for m in sent.to(OFFICER)] == refusals
+    async with runtime.sessions() as session:
+        delivery = await session.get(Delivery, alert.id)
+        assert delivery is not None
+        assert delivery.status == "delivered"
+    clock.advance(minutes=30)
+    await fire_due(runtime)
+    assert len([m for m in sent.to(OFFICER) if m.text == refusals[0]]) == 1
+
+
 async def test_a_reminder_left_pending_by_a_crash_goes_out_before_the_next_one(
     runtime: Runtime, clock: FrozenClock
 ) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy
 
-from bot.scheduler import jobs_url
+from bot.scheduler import jobs_url, sync_url
 from tests.e2e.conftest import TOKEN
 from tests.support.botapi import ThreadedBotApiServer
 from tests.support.process import BotProcess, enroll, environment, run, write_config
@@ -38,16 +38,16 @@ def count(server: ThreadedBotApiServer, chat: int, needle: str) -> int:
 
 
 def started(
-    server: ThreadedBotApiServer, database_url: str, tmp_path: Path
+    server: ThreadedBotApiServer, database_url: str, tmp_path: Path, ack_timeout: float = EVERY
 ) -> tuple[BotProcess, tuple[str, str]]:
-    """The bot process, with reminders and alert repeats every EVERY seconds, and enrollment
-    codes for a professional and an officer."""
+    """The bot process, with reminders every EVERY seconds and alert repeats every
+    ``ack_timeout`` seconds, and enrollment codes for a professional and an officer."""
     config = write_config(
         tmp_path,
         escalation={
             "call_911_reminder_every": f"{EVERY:g}s",
             "call_911_reminders_before_escalation": 10,
-            "officer_ack_timeout": f"{EVERY:g}s",
+            "officer_ack_timeout": f"{ack_timeout:g}s",
             "officer_alert_repeats": 5,
             "stalled_after": "1h",
         },
@@ -135,6 +135,49 @@ async def test_lost_wake_ups_are_made_again_at_start(
         assert count(server, PRO, "Reminder 1") == 1
     finally:
         bot.stop()
+
+
+async def test_a_start_the_bot_api_server_refuses_still_serves_and_resends_later(
+    server: ThreadedBotApiServer, database_url: str, tmp_path: Path
+) -> None:
+    """Killed between recording the officer's alert and sending it, the bot starts again while
+    the Bot API server refuses it for a moment (a 401): it serves, and the alert comes once.
+    No wake-up is due then (the alert repeats after an hour): the start itself resends it."""
+    bot, codes = started(server, database_url, tmp_path, ack_timeout=3600)
+    try:
+        pro, step = await at_grid_step(server, codes)
+        bot.kill()
+        interrupt_first_delivery(database_url, OFFICER)
+        server.inject_fault("sendMessage", "401", times=2)
+        bot.start()
+        alert = "🔔 SEXTO: incident SX-2026-0001\n"
+        await server.wait_for_message(OFFICER, lambda m: alert in m["text"], timeout=30)
+        assert [c.fault for c in server.calls if c.fault] == ["401", "401"]
+        server.press_button(pro, step, text="Grid filled in")
+        await server.wait_for_message(PRO, lambda m: "Call 911 now" in m["text"], timeout=30)
+        await asyncio.sleep(1)
+        assert count(server, OFFICER, alert) == 2  # the first, then the one interrupted
+    finally:
+        bot.stop()
+    assert "could not resend chain" in bot.output()
+
+
+def interrupt_first_delivery(database_url: str, chat_id: int) -> None:
+    """The first message recorded for ``chat_id`` left pending, as by a crash between recording
+    it and sending it."""
+    engine = sqlalchemy.create_engine(sync_url(database_url))
+    try:
+        with engine.begin() as connection:
+            first = connection.execute(
+                sqlalchemy.text("SELECT min(id) FROM deliveries WHERE chat_id = :chat"),
+                {"chat": chat_id},
+            ).scalar_one()
+            connection.execute(
+                sqlalchemy.text("UPDATE deliveries SET status = 'pending' WHERE id = :id"),
+                {"id": first},
+            )
+    finally:
+        engine.dispose()
 
 
 def lose_jobs(database_url: str) -> None:

@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 JsonDict = dict[str, Any]
-FaultKind = Literal["429", "502", "timeout", "drop"]
+FaultKind = Literal["429", "502", "timeout", "drop", "401", "404"]
 UserRef = Mapping[str, Any] | int
 ChatRef = Mapping[str, Any] | int
 # A forward origin: a user or chat dict (or id), or a plain name for a hidden user.
@@ -2692,10 +2692,11 @@ class BotApiServer:
 
         Kinds: "429" (flood wait with ``retry_after`` seconds), "502" (HTML bad gateway page),
         "timeout" (the request is held for ``hold`` seconds or until the server stops, longer than
-        any client timeout, and never applied) and "drop" (connection closed without response).
+        any client timeout, and never applied), "drop" (connection closed without response), and
+        "401" and "404" (the Bot API's answers refusing the bot: Unauthorized, Not Found).
         """
         kind_name = str(kind)
-        if kind_name not in ("429", "502", "timeout", "drop"):
+        if kind_name not in ("429", "502", "timeout", "drop", "401", "404"):
             raise ValueError(f"unknown fault kind {kind!r}")
         if times < 1:
             raise ValueError("times must be >= 1")
@@ -2858,6 +2859,13 @@ class BotApiServer:
                 "parameters": {"retry_after": fault.retry_after},
             }
             return self._json_response(429, body, {"Retry-After": str(fault.retry_after)})
+        if fault.kind in ("401", "404"):
+            status = int(fault.kind)
+            description = "Unauthorized" if status == 401 else "Not Found"
+            record.status, record.description = status, description
+            self._finish(record)
+            body = {"ok": False, "error_code": status, "description": description}
+            return self._json_response(status, body)
         if fault.kind == "502":
             record.status, record.description = 502, "Bad Gateway"
             self._finish(record)

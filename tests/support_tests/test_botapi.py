@@ -655,6 +655,27 @@ async def test_gateway_drop_and_timeout_faults(app: App, server: BotApiServer) -
     assert sent.message_id == 1, "faulted calls never consumed a message id"
 
 
+async def test_refusals_of_the_bot_reach_ptb_as_an_invalid_token(
+    app: App, server: BotApiServer
+) -> None:
+    """401 and 404 faults answer as the Bot API refusing the bot, with no effect."""
+    server.add_user(42, "Alice", started=True)
+    server.inject_fault("sendMessage", "401")
+    with pytest.raises(InvalidToken):
+        await app.bot.send_message(42, "a")
+    server.inject_fault("sendMessage", "404")
+    with pytest.raises(InvalidToken):
+        await app.bot.send_message(42, "b")
+    sends = [c for c in server.calls if c.method == "sendMessage"]
+    assert [(c.status, c.fault, c.description) for c in sends] == [
+        (401, "401", "Unauthorized"),
+        (404, "404", "Not Found"),
+    ]
+    assert server.sent_messages(42) == []
+    sent = await app.bot.send_message(42, "c")
+    assert sent.message_id == 1, "refused calls never consumed a message id"
+
+
 async def test_polling_survives_a_429_on_get_updates(server: BotApiServer) -> None:
     """The Updater's retry loop honours retry_after and keeps polling."""
     user = server.add_user(42, "Alice")
