@@ -52,6 +52,24 @@ async def to_call_911(chat: Transcript, drill: bool = False) -> None:
     await answer_until_call_911(chat)
 
 
+def refuse_once(
+    monkeypatch: pytest.MonkeyPatch, sent: RecordingMessenger, containing: str, reason: str
+) -> list[str]:
+    """The Bot API server refuses the bot itself (BotRefused) for the first message whose text
+    contains ``containing``; returns the refused texts."""
+    send = sent.send
+    refusals: list[str] = []
+
+    async def refused_once(chat_id: int | None, text: str, *args: Any, **kwargs: Any) -> int:
+        if not refusals and containing in text:
+            refusals.append(text)
+            raise BotRefused(reason)
+        return await send(chat_id, text, *args, **kwargs)
+
+    monkeypatch.setattr(sent, "send", refused_once)
+    return refusals
+
+
 # ---- 911 reminders ------------------------------------------------------------------------------
 
 
@@ -216,16 +234,7 @@ async def test_a_reminder_refused_with_the_whole_bot_is_given_once_when_tried_ag
     await to_call_911(chat)
     await fire_due(runtime)  # the opening alert
     sent = messenger(runtime)
-    send = sent.send
-    refusals: list[str] = []
-
-    async def refused_once(chat_id: int | None, text: str, *args: Any, **kwargs: Any) -> int:
-        if not refusals and "Reminder" in text:
-            refusals.append(text)
-            raise BotRefused("sendMessage: Not Found")
-        return await send(chat_id, text, *args, **kwargs)
-
-    monkeypatch.setattr(sent, "send", refused_once)
+    refusals = refuse_once(monkeypatch, sent, "Reminder", "sendMessage: Not Found")
     clock.advance(minutes=5)
     await fire_due(runtime)
     assert refusals
@@ -580,16 +589,7 @@ async def test_a_start_the_bot_api_server_refuses_goes_on_and_sends_the_message_
         alert.status = "pending"  # died between recording and sending
     sent = messenger(runtime)
     sent.sent.clear()
-    send = sent.send
-    refusals: list[str] = []
-
-    async def refused_once(chat_id: int | None, text: str, *args: Any, **kwargs: Any) -> int:
-        if not refusals:
-            refusals.append(text)
-            raise BotRefused("sendMessage: Unauthorized")
-        return await send(chat_id, text, *args, **kwargs)
-
-    monkeypatch.setattr(sent, "send", refused_once)
+    refusals = refuse_once(monkeypatch, sent, "", "sendMessage: Unauthorized")
     assert await runtime.escalator.interrupted() == {alert.escalation_id}
     resent, _, _ = await runtime.escalator.recover()
     assert resent == 0
