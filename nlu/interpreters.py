@@ -129,8 +129,8 @@ class SafeInterpreter:
     When the net fires, the intent is `emergency` with confidence 1.0 and the engine's
     ranking and entities are kept. A message without a letter (other than 911 and "10-4"), or
     only a reference number ("EV-1"), is nlu_fallback. A confirm_* intent on a question or a
-    "not yet" gives way to the best other intent of the ranking (or nlu_fallback below the
-    threshold).
+    "not yet" gives way to the best other intent of the ranking, with its share of the other
+    intents' scores as confidence (or nlu_fallback below the threshold).
 
     With a second opinion (the embedded engine beside Rasa), a confirmation stands only when
     the second engine reads the same one; otherwise the second engine's reading is taken. Rasa's
@@ -179,8 +179,20 @@ class SafeInterpreter:
         return parse
 
     def _demote(self, parse: Parse) -> Parse:
-        """The best intent of the ranking that is not a confirmation."""
+        """The best intent of the ranking that is not a confirmation.
+
+        Its confidence is its share of what the ranking gives the other intents: once the
+        message is known not to confirm, that is how sure the engine is of it. "est-ce que je
+        confisque les phones de tous ceux qui sont dans le groupe chat" ranked a confirmation
+        0.59 and the question on the phones 0.34, and was not understood; so were "has the
+        officer taken the kit?" and "j'ai appelé le 911?". A ranking spread thin over the
+        others still falls below the threshold ("le patrouilleur est-il parti avec la
+        trousse?").
+        """
         others = [(name, score) for name, score in parse.ranking if name not in CONFIRM_INTENTS]
+        rest = sum(score for _, score in others)
+        if rest > 0:
+            others = [(name, score / rest) for name, score in others]
         if not others or others[0][1] < self.threshold:
             confidence = others[0][1] if others else 0.0
             return replace(parse, intent=NLU_FALLBACK, confidence=confidence)

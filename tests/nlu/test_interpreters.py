@@ -13,6 +13,7 @@ from nlu.rasa_client import FallbackInterpreter
 from nlu.settings import NluSettings
 from nlu.types import (
     ASK_CALL_911,
+    ASK_DEVICE_HANDLING,
     ASK_NEXT_STEP,
     CONFIRM_911_CALLED,
     CONFIRM_KIT_COLLECTED,
@@ -84,7 +85,7 @@ async def test_questions_and_not_yet_never_confirm(text: str) -> None:
     engine = FixedEngine(((CONFIRM_911_CALLED, 0.7), (ASK_CALL_911, 0.2), (DENY, 0.1)))
     parse = await SafeInterpreter(engine, threshold=0.1).parse(text)
     assert parse.intent == ASK_CALL_911
-    assert parse.confidence == 0.2
+    assert parse.confidence == pytest.approx(0.2 / 0.3)  # its share of the others' 0.3
 
 
 @pytest.mark.parametrize(
@@ -142,10 +143,23 @@ async def test_911_and_10_4_are_words(text: str) -> None:
     assert (await SafeInterpreter(engine).parse(text)).intent == ASK_CALL_911
 
 
-async def test_demoted_confirmation_below_threshold_is_fallback() -> None:
+async def test_a_demoted_confirmation_is_sure_of_the_next_intent_by_its_share_of_the_rest() -> (
+    None
+):
+    """A ranking of 0.9 for the confirmation left the question on 911 (0.06) not understood."""
     engine = FixedEngine(((CONFIRM_911_CALLED, 0.9), (ASK_CALL_911, 0.06), (DENY, 0.04)))
     parse = await SafeInterpreter(engine).parse("j'ai appelé le 911?")
+    assert parse.intent == ASK_CALL_911
+    assert parse.confidence == pytest.approx(0.6)
+    assert parse.ranking == engine.ranking
+
+
+async def test_a_demoted_confirmation_spread_thin_over_the_rest_is_fallback() -> None:
+    rest = tuple((name, 0.01) for name in ("ask_legal", ASK_CALL_911, "ask_dpj", DENY))
+    engine = FixedEngine(((CONFIRM_911_CALLED, 0.96), *rest))
+    parse = await SafeInterpreter(engine).parse("j'ai appelé le 911?")
     assert parse.intent == NLU_FALLBACK
+    assert parse.confidence == pytest.approx(0.25)
 
 
 @pytest.mark.parametrize(
@@ -218,6 +232,22 @@ async def test_question_without_its_mark_is_not_taken_for_a_confirmation(
         "est-ce que le policier prend la trousse",
     ):
         assert (await pipeline.parse(text)).intent != CONFIRM_KIT_COLLECTED
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # each was not understood while the next intent kept its raw score
+        ("j'ai appelé le 911?", ASK_CALL_911),
+        ("is the kit supposed to go with the officer?", ASK_DEVICE_HANDLING),
+        ("je les ai mis dans le sac, est-ce que je le ferme?", ASK_DEVICE_HANDLING),
+        ("has the officer taken the kit?", ASK_NEXT_STEP),
+    ],
+)
+async def test_a_question_on_a_step_is_answered_not_refused(
+    pipeline: SafeInterpreter, text: str, intent: str
+) -> None:
+    assert (await pipeline.parse(text)).intent == intent
 
 
 async def test_pipeline_end_to_end(pipeline: SafeInterpreter) -> None:
