@@ -19,6 +19,7 @@ from nlu.types import (
     DEFAULT_THRESHOLD,
     EMERGENCY,
     NLU_FALLBACK,
+    OUT_OF_SCOPE,
     Interpreter,
     Parse,
 )
@@ -136,7 +137,9 @@ class SafeInterpreter:
     the second engine reads the same one; otherwise the second engine's reading is taken. Rasa's
     wrong confirmations ("Hey there, it's the vice-principal." read as 911 called) are the
     costliest mistake it makes; on every phrasing measured the embedded engine agreed with each
-    of its right ones, and made no wrong confirmation of its own.
+    of its right ones, and made no wrong confirmation of its own. And a message the second
+    engine reads as out of scope is out of scope: Rasa has no sense of what lies outside the
+    protocol ("où est le local 204?" read as a question on calling 911, 1.00).
     """
 
     def __init__(
@@ -172,10 +175,13 @@ class SafeInterpreter:
                 # "I called 911. Now what": the question is the request; what was done, said.
                 return replace(parse, intent=ASK_NEXT_STEP, stated=parse.intent)
             return self._demote(parse)
-        if parse.intent in CONFIRM_INTENTS and self.second_opinion is not None:
-            second = await self.second_opinion.parse(text)
-            if second.intent != parse.intent:
-                return second
+        if self.second_opinion is None or parse.intent in (EMERGENCY, OUT_OF_SCOPE):
+            return parse
+        second = await self.second_opinion.parse(text)
+        if second.intent == OUT_OF_SCOPE or (
+            parse.intent in CONFIRM_INTENTS and second.intent != parse.intent
+        ):
+            return second
         return parse
 
     def _demote(self, parse: Parse) -> Parse:

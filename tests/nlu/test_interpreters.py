@@ -20,6 +20,7 @@ from nlu.types import (
     DENY,
     EMERGENCY,
     NLU_FALLBACK,
+    OUT_OF_SCOPE,
     Entity,
     Interpreter,
     Parse,
@@ -305,10 +306,26 @@ async def test_a_second_opinion_below_the_threshold_is_not_understood() -> None:
     assert (await rasa.parse("qqn me la airdrop")).intent == NLU_FALLBACK
 
 
-async def test_the_second_opinion_is_asked_only_about_confirmations() -> None:
+async def test_the_second_opinion_overrules_only_confirmations_and_out_of_scope() -> None:
     second = FixedEngine(((CONFIRM_911_CALLED, 0.9), (DENY, 0.1)))
     rasa = SafeInterpreter(FixedEngine((("thank", 0.9), (DENY, 0.1))), second_opinion=second)
     assert (await rasa.parse("merci")).intent == "thank"
+
+
+async def test_what_the_second_opinion_reads_as_out_of_scope_is_out_of_scope() -> None:
+    """Rasa read "où est le local 204?" as a question on calling 911 (1.00)."""
+    rasa = SafeInterpreter(
+        FixedEngine(((ASK_CALL_911, 1.0),)),
+        second_opinion=FixedEngine(((OUT_OF_SCOPE, 0.7), (ASK_CALL_911, 0.1))),
+    )
+    parse = await rasa.parse("où est le local 204?")
+    assert (parse.intent, parse.confidence) == (OUT_OF_SCOPE, 0.7)
+
+
+async def test_an_emergency_read_by_the_engine_stands_against_the_second_opinion() -> None:
+    second = FixedEngine(((OUT_OF_SCOPE, 0.8), (EMERGENCY, 0.2)))
+    rasa = SafeInterpreter(FixedEngine(((EMERGENCY, 0.9),)), second_opinion=second)
+    assert (await rasa.parse("la jeune est introuvable")).intent == EMERGENCY
     assert second.seen == []
 
 

@@ -27,6 +27,7 @@ from nlu.types import (
     DEVICE_COUNT,
     EMERGENCY,
     EVENT_NUMBER,
+    OUT_OF_SCOPE,
 )
 from tests.nlu.conftest import HOLDOUT
 
@@ -67,6 +68,23 @@ async def test_live_negation_and_question_are_not_confirmations(rasa: RasaInterp
     pipeline = SafeInterpreter(rasa)
     assert (await pipeline.parse("j'ai pas encore appelé le 911")).intent == DENY
     assert (await pipeline.parse("should I call 911?")).intent == ASK_CALL_911
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "où est le local 204?",
+        "when is the staff meeting",
+        "what's the procedure to book the gym for the grad ceremony",
+    ],
+)
+async def test_live_the_bot_s_pipeline_says_what_is_out_of_scope(
+    rasa: RasaInterpreter, model_cache: Path, text: str
+) -> None:
+    """Rasa alone read these as protocol questions (911, confidentiality, the phones)."""
+    embedded = EmbeddedInterpreter.from_data(DEFAULT_DATA_DIR, cache_dir=model_cache)
+    pipeline = SafeInterpreter(FallbackInterpreter(rasa, embedded), second_opinion=embedded)
+    assert (await pipeline.parse(text)).intent == OUT_OF_SCOPE
 
 
 async def test_live_pipeline_meets_the_targets_on_the_holdout(
