@@ -15,7 +15,7 @@ import pytest
 from nlu.cli import rasa_reachable
 from nlu.embedded import DEFAULT_DATA_DIR, EmbeddedInterpreter
 from nlu.evaluation import evaluate
-from nlu.interpreters import SafeInterpreter
+from nlu.interpreters import SafeInterpreter, build_interpreter
 from nlu.rasa_client import FallbackInterpreter, RasaInterpreter
 from nlu.settings import NluSettings
 from nlu.training_data import load_training_data
@@ -79,12 +79,15 @@ async def test_live_negation_and_question_are_not_confirmations(rasa: RasaInterp
     ],
 )
 async def test_live_the_bot_s_pipeline_says_what_is_out_of_scope(
-    rasa: RasaInterpreter, model_cache: Path, text: str
+    rasa_url: str, model_cache: Path, text: str
 ) -> None:
     """Rasa alone read these as protocol questions (911, confidentiality, the phones)."""
-    embedded = EmbeddedInterpreter.from_data(DEFAULT_DATA_DIR, cache_dir=model_cache)
-    pipeline = SafeInterpreter(FallbackInterpreter(rasa, embedded), second_opinion=embedded)
-    assert (await pipeline.parse(text)).intent == OUT_OF_SCOPE
+    settings = NluSettings(engine="rasa", rasa_url=rasa_url, timeout=5.0, cache_dir=model_cache)
+    pipeline = build_interpreter(settings)
+    try:
+        assert (await pipeline.parse(text)).intent == OUT_OF_SCOPE
+    finally:
+        await pipeline.aclose()
 
 
 async def test_live_pipeline_meets_the_targets_on_the_holdout(
