@@ -30,7 +30,7 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,6 +40,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
@@ -118,9 +119,20 @@ class _Steady(BackgroundScheduler):  # type: ignore[misc]
     second time (its row in the escalations table decides).
     """
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        # When the thread plans to look at the store next: None while a pass is under way or
+        # before the first one, or when it waits for a job to be added (no job stored).
+        self._plan = threading.Lock()
+        self._planned: datetime | None = None
+        self._quiet = threading.local()
+
     def _process_jobs(self) -> float | None:
+        with self._plan:
+            self._planned = None
+        wait: float | None = None
         try:
-            return super()._process_jobs()  # type: ignore[no-any-return]
+            wait = super()._process_jobs()
         except Exception as error:
             log.warning(
                 "wake-ups: the job store failed (%s: %s); trying again in %g s",
@@ -128,7 +140,38 @@ class _Steady(BackgroundScheduler):  # type: ignore[misc]
                 str(error).splitlines()[0] if str(error) else "",
                 self.jobstore_retry_interval,
             )
-            return float(self.jobstore_retry_interval)
+            wait = float(self.jobstore_retry_interval)
+        finally:
+            with self._plan:
+                if wait is not None:
+                    self._planned = datetime.now(UTC) + timedelta(seconds=wait)
+        return wait
+
+    def wakeup(self) -> None:
+        if getattr(self._quiet, "adding", False):
+            return  # add_job_at decides
+        super().wakeup()
+
+    def add_job_at(self, at: datetime, *args: Any, **kwargs: Any) -> Any:
+        """``add_job`` for a job that comes first at ``at``, waking the thread only if it
+        planned to look at the store later than that.
+
+        APScheduler wakes its thread at every job added, for a pass over the store (two
+        queries, and the due jobs read back) even when the new job comes long after the next
+        one already planned: at the opening of many incidents at once, as many passes as
+        incidents opened, in a thread sharing the interpreter with the people's replies.
+        A pass under way may have read the store before this job was in it: then it is woken.
+        """
+        self._quiet.adding = True
+        try:
+            added = self.add_job(*args, **kwargs)
+        finally:
+            self._quiet.adding = False
+        with self._plan:
+            needed = self._planned is None or at < self._planned
+        if needed and self.state == STATE_RUNNING:
+            super().wakeup()
+        return added
 
 
 def run_task(scheduler_key: str, job: str) -> None:
@@ -409,7 +452,8 @@ class Wakeups:
         )
         # First at ``at`` even if that has passed by now (an interval trigger alone would wait
         # for its next beat).
-        self.scheduler.add_job(
+        self.scheduler.add_job_at(
+            at,
             wake,
             trigger,
             args=[self.key, escalation_id],

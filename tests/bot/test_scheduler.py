@@ -217,6 +217,46 @@ async def test_a_repeating_wake_up_comes_on_its_beat_without_being_stored_again(
         await wakeups.shutdown()
 
 
+async def test_wake_ups_stored_after_the_next_one_planned_cost_the_scheduler_no_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many incidents opened at once store many wake-ups. Those that come after the one the
+    scheduler's thread already waits for do not each send it over the job store (queries in a
+    thread that shares the interpreter with the people's replies); one that comes before it
+    still wakes the thread. All of them come on time."""
+    fired: dict[int, float] = {}
+
+    async def handler(escalation_id: int) -> None:
+        fired[escalation_id] = time.monotonic()
+
+    wakeups = Wakeups(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}", handler)
+    passes: list[float] = []
+    process_jobs = wakeups.scheduler._process_jobs
+
+    def counted() -> Any:
+        passes.append(time.monotonic())
+        return process_jobs()
+
+    monkeypatch.setattr(wakeups.scheduler, "_process_jobs", counted)
+    await wakeups.start()
+    try:
+        now, started = datetime.now(UTC), time.monotonic()
+        due = {1: 1.5, **{chain: 2.0 + chain / 50 for chain in range(2, 22)}, 99: 1.0}
+        await wakeups.schedule(1, now + timedelta(seconds=due[1]))
+        await asyncio.sleep(0.2)
+        before = len(passes)
+        for chain in range(2, 22):
+            await wakeups.schedule(chain, now + timedelta(seconds=due[chain]))
+        await asyncio.sleep(0.2)
+        assert len(passes) == before
+        await wakeups.schedule(99, now + timedelta(seconds=due[99]))  # before the one planned
+        await _until(lambda: len(fired) == len(due))
+        lateness = {chain: fired[chain] - started - due[chain] for chain in due}
+        assert all(-0.05 < late < 0.2 for late in lateness.values()), lateness
+    finally:
+        await wakeups.shutdown()
+
+
 async def test_a_repeating_wake_up_stored_late_still_comes_at_its_time(tmp_path: Path) -> None:
     """A wake-up whose time passed while it was being stored (a busy moment) comes at once,
     not a period later."""
