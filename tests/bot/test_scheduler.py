@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apscheduler.events import EVENT_JOB_SUBMITTED
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
@@ -254,6 +255,43 @@ async def test_wake_ups_stored_after_the_next_one_planned_cost_the_scheduler_no_
         lateness = {chain: fired[chain] - started - due[chain] for chain in due}
         assert all(-0.05 < late < 0.2 for late in lateness.values()), lateness
     finally:
+        await wakeups.shutdown()
+
+
+async def test_a_wake_up_stored_as_the_scheduler_finishes_a_pass_still_comes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass over the store that read it before a wake-up was stored (the thread still handing
+    over a due one) must look again: otherwise that wake-up would wait for the next one the pass
+    planned, here none at all."""
+    fired: dict[int, float] = {}
+
+    async def handler(escalation_id: int) -> None:
+        fired[escalation_id] = time.monotonic()
+
+    wakeups = Wakeups(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}", handler)
+    handing_over, release = threading.Event(), threading.Event()
+    dispatch = wakeups.scheduler._dispatch_event
+
+    def held(event: Any) -> None:
+        # After the pass has read the store and let go of it, before it plans its next look.
+        if event.code == EVENT_JOB_SUBMITTED and event.job_id == "escalation-1":
+            handing_over.set()
+            release.wait(5)
+        dispatch(event)
+
+    monkeypatch.setattr(wakeups.scheduler, "_dispatch_event", held)
+    await wakeups.start()
+    try:
+        await wakeups.schedule(1, datetime.now(UTC) + timedelta(seconds=0.2))
+        assert await asyncio.to_thread(handing_over.wait, 5)
+        started = time.monotonic()
+        await wakeups.schedule(2, datetime.now(UTC) + timedelta(seconds=0.3))
+        release.set()
+        await _until(lambda: 2 in fired)
+        assert fired[2] - started < 0.3 + 0.2
+    finally:
+        release.set()
         await wakeups.shutdown()
 
 
