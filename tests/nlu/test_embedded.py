@@ -61,6 +61,11 @@ from tests.nlu.conftest import HOLDOUT
         ("je ferme son cell ou je le laisse ouvert?", ASK_DEVICE_HANDLING),
         ("on doit-tu faire un signalement dpj", ASK_DPJ),
         ("ok pis là c'est quoi la prochaine affaire", ASK_NEXT_STEP),
+        # A step reported done, then the question: the question is what is asked.
+        ("ok les parents sont avisés faque on est rendu où dans la procédure", ASK_NEXT_STEP),
+        ("la DPJ est avisée, je fais quoi ensuite", ASK_NEXT_STEP),
+        ("c'est beau pour la grille, on continue avec quoi", ASK_NEXT_STEP),
+        ("les parents sont au courant, c'est quoi la suite?", ASK_NEXT_STEP),
         ("une élève de sec 1 dit que son ex a partagé ses nudes", START_INCIDENT),
     ],
 )
