@@ -85,8 +85,8 @@ async def serve(token: str, api_url: str) -> None:
     """Poll until SIGTERM or SIGINT."""
     url = os.environ.get(DATABASE)
     if url:
-        # As many connections as the assistant keeps (storage.database.PG_POOL_SIZE).
-        LOG.pool = await asyncpg.create_pool(url, min_size=1, max_size=20)
+        # As many connections as the assistant keeps at most (storage.database.PG_POOL_SIZE).
+        LOG.pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
         async with LOG.pool.acquire() as connection:
             for table in TABLES:
                 await connection.execute(table)

@@ -22,8 +22,9 @@ from storage import sqlite
 from storage.crypto import KeyRing, bind_key_ring
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-PG_POOL_SIZE = 20  # PostgreSQL connections kept open when busy
-PG_POOL_OVERFLOW = 10  # more, opened for a busy moment and closed after
+# PostgreSQL connections, at most (see create_engine): transactions beyond them wait their turn.
+PG_POOL_SIZE = 4
+PG_POOL_OVERFLOW = 0
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: ConnectionPoolEntry) -> None:
@@ -87,17 +88,25 @@ def create_engine(url: str, keys: KeyRing | None = None) -> AsyncEngine:
         # No ping before each use (a round trip per transaction): after a server restart the
         # first use of each stale connection fails as a disconnect, the pool drops them all,
         # and the callers' retries (handlers, wake-ups) go through on fresh connections.
-        # Connections are kept for as many transactions as run at once when busy (people's
-        # updates side by side, wake-ups): with the default 5 kept, each connection above them
-        # was opened and closed again per transaction (a new server process each time).
-        # They are opened only as needed, so a quiet bot holds few.
-        # The most recently returned connection is handed out first (last in, first out): after
-        # a busy moment the everyday trickle keeps to the few connections it needs, whose
-        # statements are prepared already (the driver prepares each statement once per
-        # connection, a round trip of its own), instead of turning through every connection
-        # the busy moment opened. At N = 50 in the bench: 917 -> 502 statements prepared.
+        # A few connections, none opened beyond them: the program is one event loop, on one
+        # processor, and a step's transaction takes a turn of the loop per round trip. With
+        # more transactions open at once than the round trips need to overlap, a busy loop
+        # interleaves them all, so each stays open longer, holds its person's or chain's lock
+        # longer, and finishes later; waiting for a connection instead (first come, first
+        # served) lets the ones under way finish. In the bench at N = 200 with a busy process
+        # beside the bot, four connections against twenty (and ten more for a moment): a p99
+        # median of 74 against 217 ms over five pairs, less processor time per update (see
+        # bench/HISTORY.md). A transaction waits up to 60 s for its connection, as on SQLite,
+        # then fails and is tried again like any database error.
+        # They are opened only as needed, so a quiet bot holds few. The most recently returned
+        # connection is handed out first (last in, first out): the driver prepares each
+        # statement once per connection, a round trip of its own.
         engine = create_async_engine(
-            url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW, pool_use_lifo=True
+            url,
+            pool_size=PG_POOL_SIZE,
+            max_overflow=PG_POOL_OVERFLOW,
+            pool_timeout=60,
+            pool_use_lifo=True,
         )
     if keys is not None:
         bind_key_ring(engine, keys)

@@ -14,11 +14,12 @@ import pytest
 
 from bot.runtime import Runtime
 from dialogues.events import ButtonPressed
-from storage.models import EscalationKind, IncidentStatus, Member, Role
-from storage.repositories import Conversations, Escalations, Incidents
+from storage.database import PG_POOL_SIZE
+from storage.models import EscalationKind, EventKind, IncidentStatus, Member, Role
+from storage.repositories import Conversations, Escalations, Incidents, Timeline
 from tests.conftest import add_member, fire_due, messenger, scheduled
 from tests.support.clock import FrozenClock
-from tests.support.transcript import Transcript
+from tests.support.transcript import Transcript, walk_to_call_911
 
 pytestmark = pytest.mark.slow
 
@@ -104,3 +105,56 @@ async def test_a_wake_up_before_the_chain_is_due_sends_nothing(
 
     assert [m.text for m in sent.sent[before:]] == []
     assert scheduled(runtime)[chain] > clock.now()
+
+
+async def test_more_people_at_once_than_connections_all_get_their_step(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    """Professionals pressing "I called 911" while their reminders fall due, more of them at
+    once than the database keeps connections: each waits its turn, none is lost or stuck."""
+    await add_member(runtime, Role.OFFICER, ("nord",), 601, "Officer Roy", "en")
+    chats: list[Transcript] = []
+    for n in range(3 * PG_POOL_SIZE + 1):
+        member = await add_member(runtime, Role.PROFESSIONAL, ("nord",), 700 + n, f"P{n}", "en")
+        chat = Transcript(runtime.guide, member.id)
+        await walk_to_call_911(chat)
+        chats.append(chat)
+    await fire_due(runtime)  # the opening alerts
+    chains = []
+    async with runtime.sessions() as session:
+        for chat in chats:
+            state = await Conversations(session).load(chat.member_id)
+            assert state is not None
+            [chain] = await Escalations(session).for_incident(
+                int(state["incident_id"]), EscalationKind.CALL_911
+            )
+            chains.append(chain.id)
+    clock.advance(runtime.settings.config.escalation.call_911_reminder_every)
+    sent = messenger(runtime)
+    before = len(sent.sent)
+
+    async def press(chat: Transcript) -> None:
+        [called] = [b for b in chat.buttons() if b.label == "I called 911"]
+        await chat.send(ButtonPressed(called.data))
+
+    work = [press(chat) for chat in chats] + [runtime.escalator.fire(c) for c in chains]
+    await asyncio.wait_for(asyncio.gather(*work), 60)
+
+    reminders = [m.chat_id for m in sent.sent[before:] if "911" in m.text]
+    async with runtime.sessions() as session:
+        for chat in chats:
+            assert chat.last.replies  # the next step, asked
+            state = await Conversations(session).load(chat.member_id)
+            assert state is not None
+            assert state["step"] == "event_number"
+            incident = await Incidents(session).get(int(state["incident_id"]))
+            assert incident is not None
+            assert incident.status is IncidentStatus.POLICE_CALLED
+            done = [
+                e.step
+                for e in await Timeline(session).for_incident(incident.id)
+                if e.kind == EventKind.STEP_DONE
+            ]
+            assert done.count("call911") == 1
+    # A reminder given before the press, or none: never two for anyone.
+    assert len(reminders) == len(set(reminders)) <= len(chats)
