@@ -25,6 +25,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # PostgreSQL connections, at most (see create_engine): transactions beyond them wait their turn.
 PG_POOL_SIZE = 4
 PG_POOL_OVERFLOW = 0
+# Seconds a transaction waits for a connection (on both databases) before it fails like any
+# database error, to be tried again.
+POOL_TIMEOUT = 60
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: ConnectionPoolEntry) -> None:
@@ -79,7 +82,7 @@ def create_engine(url: str, keys: KeyRing | None = None) -> AsyncEngine:
             # One connection, handed out in turn: SQLite writes one transaction at a time
             # anyway, and queueing in the program is fair and prompt where SQLite's busy wait
             # polls. (An in-memory database is one shared connection already.)
-            options = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
+            options = {"pool_size": 1, "max_overflow": 0, "pool_timeout": POOL_TIMEOUT}
         engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "do_connect", _sqlite_connect)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -96,8 +99,7 @@ def create_engine(url: str, keys: KeyRing | None = None) -> AsyncEngine:
         # served) lets the ones under way finish. In the bench at N = 200 with a busy process
         # beside the bot, four connections against twenty (and ten more for a moment): a p99
         # median of 74 against 217 ms over five pairs, less processor time per update (see
-        # bench/HISTORY.md). A transaction waits up to 60 s for its connection, as on SQLite,
-        # then fails and is tried again like any database error.
+        # bench/HISTORY.md).
         # They are opened only as needed, so a quiet bot holds few. The most recently returned
         # connection is handed out first (last in, first out): the driver prepares each
         # statement once per connection, a round trip of its own.
@@ -105,7 +107,7 @@ def create_engine(url: str, keys: KeyRing | None = None) -> AsyncEngine:
             url,
             pool_size=PG_POOL_SIZE,
             max_overflow=PG_POOL_OVERFLOW,
-            pool_timeout=60,
+            pool_timeout=POOL_TIMEOUT,
             pool_use_lifo=True,
         )
     if keys is not None:
