@@ -14,12 +14,25 @@ from nlu.rasa_client import FallbackInterpreter, RasaInterpreter
 from nlu.safety import SafetyNet
 from nlu.settings import NluSettings
 from nlu.types import (
+    ASK_CALL_911,
+    ASK_CONFIDENTIALITY,
+    ASK_COPY_IMAGE,
+    ASK_DELETE_IMAGE,
+    ASK_DEVICE_HANDLING,
+    ASK_DPJ,
+    ASK_LEGAL,
     ASK_NEXT_STEP,
+    ASK_PARENTS,
+    ASK_SHARE_IMAGE,
+    ASK_VICTIM_SUPPORT,
+    ASK_VIEW_IMAGE,
     CONFIRM_INTENTS,
     DEFAULT_THRESHOLD,
     EMERGENCY,
+    GREET,
     NLU_FALLBACK,
     OUT_OF_SCOPE,
+    THANK,
     Interpreter,
     Parse,
 )
@@ -78,6 +91,55 @@ _FOLLOW_UP: Final = re.compile(
     r"|on fait quoi|je fais quoi|maintenant"
     r"|apres|after that|what s next|what do (?:i|we) do)$"
 )
+# Where the protocol is at, asked at the end of a message that says what was just done: "I told
+# the parents, what now?", "ok la victime est avec la psy, pis là?", "les parents sont avisés
+# faque on est rendu où". The words of what was done draw the engine to that topic (the first
+# two were read as questions on the parents and on supporting the victim); the request is the
+# next step. Only asking where things stand counts here: "elle pleure, je fais quoi?" asks how
+# to handle what was said, and stays the engine's.
+_WHERE_NOW = (
+    r"what now|now what|what next|then what|and then|what (?:s|is|comes) next|whats next"
+    r"|(?:what s |what is |whats )?the next step|next step|la suite|c(?: est)? quoi la suite"
+    r"|la suite c est quoi|quoi maintenant|et maintenant|pis maintenant|maintenant quoi"
+    r"|(?:pis|et|and) (?:la|now|apres|apres ca|ensuite)|apres ca"
+    r"|on (?:est|en est) rendus? ou|on en est ou|ou (?:est ce qu )?on en est|on est ou"
+    r"|on est a quelle etape|(?:c est )?quoi la prochaine etape|(?:c est )?quelle (?:est )?la"
+    r" prochaine etape|la prochaine etape|prochaine etape|where are we(?: at| now)?"
+    r"|where do we stand|next"
+)
+# Before it: a clause break, or a word that joins the two ("faque", "so"); only a space when
+# the message ends with its question mark ("I told the parents what now?").
+_JOINED_WHERE_NOW: Final = re.compile(
+    r"(?:[.!;,:\n]|\b(?:faque|fak|so|alors|donc|mais|but|ok|okay|pis|puis|et|and))\s*"
+    r"(?:(?:then|now|maintenant|la|ok)\s)*(?:" + _WHERE_NOW + r")$"
+)
+_ASKED_WHERE_NOW: Final = re.compile(r"\s(?:" + _WHERE_NOW + r")$")
+# What went wrong is not what was done: "he won't hand over his phone, what now?" asks how to
+# handle the phone.
+_NEGATED: Final = re.compile(
+    r"\b(?:not|never|nobody|nothing|no one|pas|pu|jamais|rien|aucun\w*|refus\w*)\b"
+)
+# What the engine may make of such a message, by the topic of what was done: these give way to
+# the next step. Not an emergency, nor what raises something new that has an answer of its own
+# (an image received, a phone asked back, an incident to start), nor a "yes" or "not yet" to
+# the step shown, nor what lies outside the protocol.
+_TOPICS_DONE: Final = frozenset(
+    {
+        ASK_PARENTS,
+        ASK_VICTIM_SUPPORT,
+        ASK_DPJ,
+        ASK_LEGAL,
+        ASK_CONFIDENTIALITY,
+        ASK_CALL_911,
+        ASK_DEVICE_HANDLING,
+        ASK_VIEW_IMAGE,
+        ASK_SHARE_IMAGE,
+        ASK_COPY_IMAGE,
+        ASK_DELETE_IMAGE,
+        GREET,
+        THANK,
+    }
+)
 # A message without a letter ("1", "3?", but not "14h") says nothing an engine can rank, except
 # the numbers that are words here: 911 and the radio's "10-4"; nor does a reference number
 # typed alone ("EV-1", "SQ26": nlu.entities.PREFIXED_NUMBER).
@@ -107,6 +169,19 @@ def is_unconfirmed(text: str) -> bool:
 def asks_what_next(text: str) -> bool:
     """Whether a message closes on "now what" / "c quoi la suite": it asks for the next step."""
     return bool(_FOLLOW_UP.search(_last_clause(fold(text))))
+
+
+def said_then_where_now(text: str) -> bool:
+    """Whether a message says something done (without a negation), then asks where things
+    stand ("I told the parents, what now?"): its request is the next step."""
+    folded = fold(text).rstrip(" .!?;,:")
+    found = _JOINED_WHERE_NOW.search(folded)
+    if found is None and _QUESTION.search(text.strip()):
+        found = _ASKED_WHERE_NOW.search(folded)
+    if found is None:
+        return False
+    said = folded[: found.start()].strip(" .!?;,:")
+    return bool(_LETTER.search(said)) and not _NEGATED.search(said) and not is_unconfirmed(said)
 
 
 def _clauses(text: str) -> list[str]:
@@ -175,13 +250,14 @@ class SafeInterpreter:
                 # "I called 911. Now what": the question is the request; what was done, said.
                 return replace(parse, intent=ASK_NEXT_STEP, stated=parse.intent)
             return self._demote(parse)
-        if self.second_opinion is None or parse.intent in (EMERGENCY, OUT_OF_SCOPE):
-            return parse
-        second = await self.second_opinion.parse(text)
-        if second.intent == OUT_OF_SCOPE or (
-            parse.intent in CONFIRM_INTENTS and second.intent != parse.intent
-        ):
-            return second
+        if self.second_opinion is not None and parse.intent not in (EMERGENCY, OUT_OF_SCOPE):
+            second = await self.second_opinion.parse(text)
+            if second.intent == OUT_OF_SCOPE or (
+                parse.intent in CONFIRM_INTENTS and second.intent != parse.intent
+            ):
+                parse = second
+        if parse.intent in _TOPICS_DONE and said_then_where_now(text):
+            return replace(parse, intent=ASK_NEXT_STEP)
         return parse
 
     def _demote(self, parse: Parse) -> Parse:

@@ -118,6 +118,69 @@ async def test_now_what_after_no_statement_states_nothing(text: str) -> None:
     assert parse.stated is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I told the parents, what now?",
+        "ok les parents sont avisés faque on est rendu où",
+        "j'ai parlé aux parents. La suite?",
+        "parents called, where are we at",
+        "I told the parents what now?",
+    ],
+)
+async def test_what_was_done_then_where_are_we_asks_for_the_next_step(text: str) -> None:
+    """The words of what was done draw the engine to their topic; the request is the next
+    step (the first two were answered with the text on the parents)."""
+    engine = FixedEngine((("ask_parents", 0.6), (ASK_NEXT_STEP, 0.3), (DENY, 0.1)))
+    parse = await SafeInterpreter(engine).parse(text)
+    assert parse.intent == ASK_NEXT_STEP
+    assert parse.stated is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "who tells the parents? what next",  # a question first: it is the request
+        "les parents veulent pas venir, pis là?",  # what went wrong, not what was done
+        "j'ai pas encore appelé les parents, on est rendu où?",
+        "the parents are here, what do I tell them?",  # how to handle it, not where we are
+        "I told the parents what now",  # no mark, no break: not asked apart
+        "what now?",  # nothing said before it
+    ],
+)
+async def test_a_topic_question_stays_unless_something_was_done_before(text: str) -> None:
+    engine = FixedEngine((("ask_parents", 0.6), (ASK_NEXT_STEP, 0.3), (DENY, 0.1)))
+    assert (await SafeInterpreter(engine).parse(text)).intent == "ask_parents"
+
+
+@pytest.mark.parametrize(
+    "intent", [EMERGENCY, "report_received_image", "ask_return_device", "start_incident"]
+)
+async def test_what_raises_something_new_keeps_its_answer_before_where_are_we(
+    intent: str,
+) -> None:
+    """After an image received on one's own phone, its answer is what is needed, not the step."""
+    engine = FixedEngine(((intent, 0.6), (ASK_NEXT_STEP, 0.3), (DENY, 0.1)))
+    parse = await SafeInterpreter(engine).parse("un élève me l'a envoyée sur mon cell, pis là?")
+    assert parse.intent == intent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I told the parents, what now?",
+        "ok la victime est avec la psy, pis là?",
+        "ok les parents sont avisés faque on est rendu où",
+        "thanks! what now",
+    ],
+)
+async def test_done_then_where_are_we_on_the_embedded_engine(
+    pipeline: SafeInterpreter, text: str
+) -> None:
+    """Read as questions on the parents, on the victim's support and as thanks before."""
+    assert (await pipeline.parse(text)).intent == ASK_NEXT_STEP
+
+
 @pytest.mark.parametrize(("text", "understood"), [("1", False), ("3 ?", False), ("14h", True)])
 async def test_a_bare_number_is_not_understood(text: str, understood: bool) -> None:
     """ "1" typed at a step was answered with the legal text (ask_legal 0.41)."""
