@@ -27,6 +27,34 @@ _SPELLED: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# The emoji people answer a chat with, as the words they stand for (both languages read "ok";
+# "merci" and "bonjour" are how thanks and greetings are said here); skin tones and the emoji
+# presentation selector are dropped first ("👍🏽", "✔️").
+_EMOJI_WORDS = {
+    "👍": "ok",
+    "👌": "ok",
+    "✅": "ok",
+    "✔": "ok",
+    "☑": "ok",
+    "👎": "non",
+    "❌": "non",
+    "🙏": "merci",
+    "👋": "bonjour",
+}
+_EMOJI = re.compile("|".join(map(re.escape, _EMOJI_WORDS)))
+_EMOJI_MODIFIERS = re.compile("[\U0001f3fb-\U0001f3ff\ufe0f]")
+
+
+def emoji_as_words(text: str) -> str:
+    """A message with its answering emoji written as words: "👍" -> "ok", "merci🙏🏻" -> "merci
+    merci" (a message of emoji alone was not understood: it has no letter). What the engines
+    read, so the entities they find are placed in it."""
+    if not _EMOJI.search(text):
+        return text
+    worded = _EMOJI.sub(lambda m: f" {_EMOJI_WORDS[m.group()]} ", _EMOJI_MODIFIERS.sub("", text))
+    return _SPACES.sub(" ", worded).strip()
+
+
 def strip_accents(text: str) -> str:
     """Remove diacritics ("élève" -> "eleve"); the string keeps one character per letter."""
     decomposed = unicodedata.normalize("NFKD", text)

@@ -9,7 +9,7 @@ from typing import Final
 
 from nlu.embedded import DEFAULT_DATA_DIR, EmbeddedInterpreter
 from nlu.entities import PREFIXED_NUMBER
-from nlu.folding import fold
+from nlu.folding import emoji_as_words, fold
 from nlu.rasa_client import FallbackInterpreter, RasaInterpreter
 from nlu.safety import SafetyNet
 from nlu.settings import NluSettings
@@ -232,6 +232,7 @@ class SafeInterpreter:
 
     async def parse(self, text: str) -> Parse:
         """Understand one message, emergencies first."""
+        text = emoji_as_words(text)
         hit = self.safety_net.check(text)
         parse = await self.engine.parse(text)
         if hit is not None:

@@ -314,6 +314,33 @@ async def test_a_question_on_a_step_is_answered_not_refused(
     assert (await pipeline.parse(text)).intent == intent
 
 
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("👍", "affirm"),
+        ("👍🏽", "affirm"),
+        ("✔️", "affirm"),
+        ("👎", DENY),
+        ("merci 🙏🏻", "thank"),
+        ("🙏", "thank"),
+        ("👋", "greet"),
+        ("les cells sont dans les sacs ✅", "confirm_devices_secured"),
+        ("😀", NLU_FALLBACK),
+    ],
+)
+async def test_answering_emoji_are_read_as_their_words(
+    pipeline: SafeInterpreter, text: str, intent: str
+) -> None:
+    """A thumbs-up alone was not understood ("Je n'ai pas compris"): it has no letter."""
+    assert (await pipeline.parse(text)).intent == intent
+
+
+async def test_the_engine_reads_the_emoji_as_words_and_finds_entities_in_that() -> None:
+    engine = FixedEngine((("affirm", 0.9), (DENY, 0.1)))
+    await SafeInterpreter(engine).parse("👍🏻 c'est fait")
+    assert engine.seen == ["ok c'est fait"]
+
+
 async def test_pipeline_end_to_end(pipeline: SafeInterpreter) -> None:
     assert (await pipeline.parse("elle dit qu'elle veut en finir")).intent == EMERGENCY
     assert (await pipeline.parse("j'ai pas encore appelé le 911")).intent == DENY
