@@ -44,6 +44,23 @@ _NOT_YET: Final = re.compile(
     r"|\bnot yet\b|\byet\b|\bencore pas\b|\bstill (?:waiting|not|no)\b|\battends? encore\b"
 )
 _QUESTION: Final = re.compile(r"\?\s*\W*$")
+# A call that did not go through is not a call made: "j'ai essayé d'appeler le 911 mais ça sonne
+# occupé" and "I haven't been able to reach 911" were read as 911 called (0.79 and 0.56); nor is
+# a call on hold. What follows may still say it went through in the end ("the line was busy but
+# I finally got through").
+_NOT_THROUGH: Final = re.compile(
+    r"\b(?:essaye|tente|tried|trying|attempted)\b.*\b(?:mais|but)\b"
+    r"|\b(?:not|pas|pu|never|jamais) (?:\w+ ){0,3}?(?:able|capable|reussi|rejoint|rejoindre"
+    r"|joindre|reach\w*|get through|got through|through)\b"
+    r"|\b(?:sonne|sonnait|ligne|line|c est|it s|its) (?:\w+ ){0,3}?(?:occupee?|busy)\b"
+    r"|\bbusy signal\b|\b(?:ca|personne|911|ligne) (?:\w+ )?repond(?:ent)? pas\b"
+    r"|\bpersonne (?:ne )?repond\b|\b(?:nobody|no one) (?:answers|answered|picks up|picked up)\b"
+    r"|\bon hold\b|\bmis en attente\b"
+)
+_THROUGH_AFTER_ALL: Final = re.compile(
+    r"\b(?:finalement|enfin|finally|eventually|fini par|ended up|managed to|got through"
+    r"|(?<!pas )reussi a|(?<!pas )rejoint)\b"
+)
 # What the speaker is about to do is not done yet: "je vais appeler le 911", "I'll bag the
 # phones", "about to hand over the kit" (first person only: "la police va venir" confirms).
 _ABOUT_TO: Final = re.compile(
@@ -152,18 +169,25 @@ _INVERSION: Final = re.compile(r"\w-(?:t-)?(?:je|tu|il|elle|on|ils|elles)\b", re
 
 def is_unconfirmed(text: str) -> bool:
     """Whether a message asks a question (with or without its question mark), says "not
-    yet" or says what the speaker is about to do, so it cannot confirm a step."""
+    yet", says a call did not go through or says what the speaker is about to do, so it
+    cannot confirm a step."""
     folded = fold(text)
     last = _last_clause(folded)
     return bool(
         _QUESTION.search(text.strip())
         or _NOT_YET.search(folded)
+        or _did_not_go_through(folded)
         or _ABOUT_TO.search(folded)
         or _ASKING.search(folded)
         or _INVERSION.search(text)
         or (len(last.split()) <= _LAST_CLAUSE_WORDS and _ASKING.search(last))
         or _FOLLOW_UP.search(last)
     )
+
+
+def _did_not_go_through(folded: str) -> bool:
+    failed = _NOT_THROUGH.search(folded)
+    return failed is not None and not _THROUGH_AFTER_ALL.search(folded, failed.end())
 
 
 def asks_what_next(text: str) -> bool:

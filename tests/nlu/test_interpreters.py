@@ -256,9 +256,20 @@ async def test_a_demoted_confirmation_spread_thin_over_the_rest_is_fallback() ->
         "911, will do right away",
         "le 911? je m'en occupe",
         "on s'en occupe tout de suite",
+        # a call that did not go through
+        "j'ai essayé d'appeler le 911 mais ça sonne occupé",  # read as 911 called, 0.79
+        "I haven't been able to reach 911",  # 0.56
+        "j'ai pas réussi à rejoindre le 911",
+        "couldn't get through to 911",
+        "la ligne du 911 est occupée",
+        "ça répond pas au 911",
+        "personne répond au 911",
+        "nobody picked up at 911",
+        "911 m'a mis en attente",
+        "I'm on hold with 911",
     ],
 )
-def test_questions_and_what_is_about_to_be_done_do_not_confirm(text: str) -> None:
+def test_questions_plans_and_calls_that_did_not_go_through_do_not_confirm(text: str) -> None:
     assert is_unconfirmed(text)
 
 
@@ -282,6 +293,12 @@ def test_questions_and_what_is_about_to_be_done_do_not_confirm(text: str) -> Non
         # a hedge is not a question
         "both phones are in the kit bags, should be good",
         "kit's been handed over to the officer, should be all set",
+        # a call that went through in the end
+        "the line was busy but I finally got through",
+        "j'ai appelé le 911, la ligne était occupée au début mais j'ai fini par les rejoindre",
+        "I tried twice but got through on the third",
+        "j'ai essayé le 911 pis ils envoient une patrouille",
+        "called 911, no answer from the school officer though",
     ],
 )
 def test_plain_statements_can_confirm(text: str) -> None:
