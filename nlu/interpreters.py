@@ -57,6 +57,12 @@ _NOT_THROUGH: Final = re.compile(
     r"|\bpersonne (?:ne )?repond\b|\b(?:nobody|no one) (?:answers|answered|picks up|picked up)\b"
     r"|\bon hold\b|\bmis en attente\b"
 )
+# Nor are phones bagged without the bags: "we ran out of bags for the phones" was read as the
+# phones secured (0.47).
+_NO_BAGS: Final = re.compile(
+    r"\b(?:ran out of|run out of|out of|no more|no|not enough|pas (?:assez )?d|plus d|pu d"
+    r"|manque d|manquons d|manquer d) ?(?:\w+ )?(?:sacs?|bags?|envelopp\w*|pochett\w*)\b"
+)
 _THROUGH_AFTER_ALL: Final = re.compile(
     r"\b(?:finalement|enfin|finally|eventually|fini par|ended up|managed to|got through"
     r"|(?<!pas )reussi a|(?<!pas )rejoint)\b"
@@ -169,14 +175,15 @@ _INVERSION: Final = re.compile(r"\w-(?:t-)?(?:je|tu|il|elle|on|ils|elles)\b", re
 
 def is_unconfirmed(text: str) -> bool:
     """Whether a message asks a question (with or without its question mark), says "not
-    yet", says a call did not go through or says what the speaker is about to do, so it
-    cannot confirm a step."""
+    yet", says a call did not go through or that there are no bags, or says what the speaker
+    is about to do, so it cannot confirm a step."""
     folded = fold(text)
     last = _last_clause(folded)
     return bool(
         _QUESTION.search(text.strip())
         or _NOT_YET.search(folded)
         or _did_not_go_through(folded)
+        or _NO_BAGS.search(folded)
         or _ABOUT_TO.search(folded)
         or _ASKING.search(folded)
         or _INVERSION.search(text)

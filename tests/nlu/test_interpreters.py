@@ -267,9 +267,13 @@ async def test_a_demoted_confirmation_spread_thin_over_the_rest_is_fallback() ->
         "nobody picked up at 911",
         "911 m'a mis en attente",
         "I'm on hold with 911",
+        # no bags to put the phones in
+        "we ran out of bags for the phones",  # read as the phones secured, 0.47
+        "j'ai pas de sac pour le cell",
+        "on manque de sacs",
     ],
 )
-def test_questions_plans_and_calls_that_did_not_go_through_do_not_confirm(text: str) -> None:
+def test_questions_plans_and_what_could_not_be_done_do_not_confirm(text: str) -> None:
     assert is_unconfirmed(text)
 
 
@@ -299,6 +303,8 @@ def test_questions_plans_and_calls_that_did_not_go_through_do_not_confirm(text: 
         "I tried twice but got through on the third",
         "j'ai essayé le 911 pis ils envoient une patrouille",
         "called 911, no answer from the school officer though",
+        "phones are bagged, no problem",
+        "les téléphones sont dans le sac, pas d'inquiétude",
     ],
 )
 def test_plain_statements_can_confirm(text: str) -> None:
