@@ -57,15 +57,15 @@ _NOT_THROUGH: Final = re.compile(
     r"|\bpersonne (?:ne )?repond\b|\b(?:nobody|no one) (?:answers|answered|picks up|picked up)\b"
     r"|\bon hold\b|\bmis en attente\b"
 )
+_THROUGH_AFTER_ALL: Final = re.compile(
+    r"\b(?:finalement|enfin|finally|eventually|fini par|ended up|managed to|got through"
+    r"|(?<!pas )reussi a|(?<!pas )rejoint)\b"
+)
 # Nor are phones bagged without the bags: "we ran out of bags for the phones" was read as the
 # phones secured (0.47).
 _NO_BAGS: Final = re.compile(
     r"\b(?:ran out of|run out of|out of|no more|no|not enough|pas (?:assez )?d|plus d|pu d"
     r"|manque d|manquons d|manquer d) ?(?:\w+ )?(?:sacs?|bags?|envelopp\w*|pochett\w*)\b"
-)
-_THROUGH_AFTER_ALL: Final = re.compile(
-    r"\b(?:finalement|enfin|finally|eventually|fini par|ended up|managed to|got through"
-    r"|(?<!pas )reussi a|(?<!pas )rejoint)\b"
 )
 # What the speaker is about to do is not done yet: "je vais appeler le 911", "I'll bag the
 # phones", "about to hand over the kit" (first person only: "la police va venir" confirms).
