@@ -26,6 +26,7 @@ from nlu.types import (
     ASK_SHARE_IMAGE,
     ASK_VICTIM_SUPPORT,
     ASK_VIEW_IMAGE,
+    CONFIRM_911_CALLED,
     CONFIRM_INTENTS,
     DEFAULT_THRESHOLD,
     EMERGENCY,
@@ -281,6 +282,10 @@ class SafeInterpreter:
             if asks_what_next(text) and done and not is_unconfirmed(done):
                 # "I called 911. Now what": the question is the request; what was done, said.
                 return replace(parse, intent=ASK_NEXT_STEP, stated=parse.intent)
+            if parse.intent == CONFIRM_911_CALLED and _did_not_go_through(fold(text)):
+                # "ça sonne occupé": how to get 911 (the next intent was "not yet", whose
+                # answer at the first step says to press "no immediate danger").
+                return replace(parse, intent=ASK_CALL_911)
             return self._demote(parse)
         if self.second_opinion is not None and parse.intent not in (EMERGENCY, OUT_OF_SCOPE):
             second = await self.second_opinion.parse(text)

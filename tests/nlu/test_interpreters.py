@@ -109,6 +109,19 @@ async def test_done_then_now_what_asks_for_the_next_step(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    ["j'ai essayé d'appeler le 911 mais ça sonne occupé", "I haven't been able to reach 911"],
+)
+async def test_a_call_that_did_not_go_through_is_answered_with_how_to_call(text: str) -> None:
+    """The next intent of the ranking was "not yet", answered at the first step with "press
+    'no immediate danger'"."""
+    engine = FixedEngine(((CONFIRM_911_CALLED, 0.8), (DENY, 0.15), (ASK_CALL_911, 0.05)))
+    parse = await SafeInterpreter(engine).parse(text)
+    assert parse.intent == ASK_CALL_911
+    assert parse.stated is None
+
+
+@pytest.mark.parametrize(
     "text", ["j'ai pas encore appelé le 911, on fait quoi", "now what", "should I call? now what"]
 )
 async def test_now_what_after_no_statement_states_nothing(text: str) -> None:
