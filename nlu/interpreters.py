@@ -246,7 +246,11 @@ class SafeInterpreter:
     costliest mistake it makes; on every phrasing measured the embedded engine agreed with each
     of its right ones, and made no wrong confirmation of its own. And a message the second
     engine reads as out of scope is out of scope: Rasa has no sense of what lies outside the
-    protocol ("où est le local 204?" read as a question on calling 911, 1.00).
+    protocol ("où est le local 204?" read as a question on calling 911, 1.00). And what the
+    second engine reads as an emergency is one: Rasa read "a man she met online is coming to
+    pick her up after school" and "she's saying she wants to disappear forever and has pills"
+    as questions on the victim's support (0.70 and 1.00), where the embedded engine read
+    emergencies; missing one costs far more than the emergency answer given once too often.
     """
 
     def __init__(
@@ -289,7 +293,7 @@ class SafeInterpreter:
             return self._demote(parse)
         if self.second_opinion is not None and parse.intent not in (EMERGENCY, OUT_OF_SCOPE):
             second = await self.second_opinion.parse(text)
-            if second.intent == OUT_OF_SCOPE or (
+            if second.intent in (EMERGENCY, OUT_OF_SCOPE) or (
                 parse.intent in CONFIRM_INTENTS and second.intent != parse.intent
             ):
                 parse = second

@@ -432,7 +432,7 @@ async def test_a_second_opinion_below_the_threshold_is_not_understood() -> None:
     assert (await rasa.parse("qqn me la airdrop")).intent == NLU_FALLBACK
 
 
-async def test_the_second_opinion_overrules_only_confirmations_and_out_of_scope() -> None:
+async def test_the_second_opinion_leaves_other_readings_alone() -> None:
     second = FixedEngine(((CONFIRM_911_CALLED, 0.9), (DENY, 0.1)))
     rasa = SafeInterpreter(FixedEngine((("thank", 0.9), (DENY, 0.1))), second_opinion=second)
     assert (await rasa.parse("merci")).intent == "thank"
@@ -446,6 +446,17 @@ async def test_what_the_second_opinion_reads_as_out_of_scope_is_out_of_scope() -
     )
     parse = await rasa.parse("où est le local 204?")
     assert (parse.intent, parse.confidence) == (OUT_OF_SCOPE, 0.7)
+
+
+async def test_what_the_second_opinion_reads_as_an_emergency_is_an_emergency() -> None:
+    """Rasa read "a man she met online is coming to pick her up after school" as a question on
+    the victim's support (0.70); the embedded engine, as an emergency."""
+    rasa = SafeInterpreter(
+        FixedEngine((("ask_victim_support", 0.7), (EMERGENCY, 0.2))),
+        second_opinion=FixedEngine(((EMERGENCY, 0.6), ("ask_victim_support", 0.3))),
+    )
+    parse = await rasa.parse("a man she met online is coming to pick her up after school")
+    assert (parse.intent, parse.confidence) == (EMERGENCY, 0.6)
 
 
 async def test_an_emergency_read_by_the_engine_stands_against_the_second_opinion() -> None:
