@@ -109,12 +109,6 @@ _ASKING: Final = re.compile(
 # "les cells sont dans les sacs, c quoi la suite" (the question is what is asked).
 _CLAUSE_BREAK: Final = re.compile(r"[.!;,:\n]")
 _LAST_CLAUSE_WORDS: Final = 5
-_FOLLOW_UP: Final = re.compile(
-    r"^" + _FILLER + r"(?:(?:then|now|maintenant|la)\s)*(?:what now|now what|what next"
-    r"|then what|next|la suite|(?:c|c est) quoi la suite|la suite c est quoi|quoi maintenant"
-    r"|on fait quoi|je fais quoi|maintenant"
-    r"|apres|after that|what s next|what do (?:i|we) do)$"
-)
 # Where the protocol is at, asked at the end of a message that says what was just done: "I told
 # the parents, what now?", "ok la victime est avec la psy, pis là?", "les parents sont avisés
 # faque on est rendu où". The words of what was done draw the engine to that topic (the first
@@ -130,6 +124,14 @@ _WHERE_NOW = (
     r"|on est a quelle etape|(?:c est )?quoi la prochaine etape|(?:c est )?quelle (?:est )?la"
     r" prochaine etape|la prochaine etape|prochaine etape|where are we(?: at| now)?"
     r"|where do we stand|next"
+)
+# That short question: where things stand, or what to do now.
+_FOLLOW_UP: Final = re.compile(
+    r"^"
+    + _FILLER
+    + r"(?:(?:then|now|maintenant|la)\s)*(?:"
+    + _WHERE_NOW
+    + r"|on fait quoi|je fais quoi|maintenant|apres|after that|what do (?:i|we) do)$"
 )
 # Before it: a clause break, or a word that joins the two ("faque", "so"); only a space when
 # the message ends with its question mark ("I told the parents what now?").
