@@ -543,9 +543,17 @@ def _said(protocol: Protocol, state: State, event: UserSaid, now: datetime) -> R
     if intent in ANSWERED:
         # A step may answer in its own words ("non" to "is anyone in danger?" is not "not yet").
         key = f"answer.{intent}"
-        if current is not None and f"{key}.{current.id}" in protocol.texts:
+        values: dict[str, object] = {}
+        called = state.stamp("call911") if intent == "ask_call_911" else None
+        if called is not None and state.incident_id is not None:
+            # Once 911 is called, "how long will the police take?" is not answered with how
+            # to call: the call's time, and what to do until the kit is collected.
+            handed_over = state.stamp("waiting") is not None
+            key = f"{key}.{'kit_collected' if handed_over else 'called'}"
+            values = {"time": clock(protocol, called.at)}
+        elif current is not None and f"{key}.{current.id}" in protocol.texts:
             key = f"{key}.{current.id}"
-        answer = Say(protocol.text(key, language))
+        answer = Say(protocol.text(key, language, **values))
         if idle:
             if intent in ("greet", "thank", "out_of_scope"):
                 return state, [answer, _idle(protocol, state)]

@@ -648,6 +648,49 @@ def test_yes_or_no_typed_at_the_danger_question_answers_it_and_waits_for_the_but
     assert walk.state == before
 
 
+@pytest.mark.parametrize(
+    ("at", "answer"),
+    [
+        ("event_number", "A patrol officer will come to the school for the kit"),
+        ("waiting", "A patrol officer will come to the school for the kit"),
+        ("after", "the kit is with the police"),
+    ],
+)
+def test_once_911_is_called_a_question_on_calling_gives_the_calls_time(
+    protocol: Protocol, at: str, answer: str
+) -> None:
+    """ "How long will the police take?" after the call is not answered with how to call."""
+    walk = Walk(protocol)
+    walk.to(at)
+    before = walk.state
+    walk(said("how long will the police take to show up?", "ask_call_911"))
+    assert "The 911 call is" in walk.text()
+    assert "recorded for this incident, at 09:" in walk.text()
+    assert answer in walk.text()
+    assert "Call 911 yourself" not in walk.text()
+    assert walk.state == before
+
+
+def test_911_called_from_the_danger_step_is_the_call_later_questions_hear_of(
+    protocol: Protocol,
+) -> None:
+    walk = Walk(protocol, "fr")
+    walk.open()
+    walk.press("yes")
+    walk.press("called")
+    walk.press("ok")
+    walk(said("la police arrive quand?", "ask_call_911"))
+    assert "L'appel au 911 est déjà noté pour cet incident, à 09:3" in walk.text()
+    assert "Appelez le 911 vous-même" not in walk.text()
+
+
+def test_before_911_is_called_a_question_on_calling_says_how(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk.to("grid")
+    walk(said("how long will the police take to show up?", "ask_call_911"))
+    assert "Call 911 yourself, the same day" in walk.text()
+
+
 def test_no_typed_at_a_later_step_still_means_not_yet(protocol: Protocol) -> None:
     walk = Walk(protocol)
     walk.to("grid")
