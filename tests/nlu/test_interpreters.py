@@ -339,7 +339,8 @@ async def test_question_without_its_mark_is_not_taken_for_a_confirmation(
     [
         # each was not understood while the next intent kept its raw score
         ("j'ai appelé le 911?", ASK_CALL_911),
-        ("is the kit supposed to go with the officer?", ASK_DEVICE_HANDLING),
+        # the step that says to hand the kit over
+        ("is the kit supposed to go with the officer?", ASK_NEXT_STEP),
         ("je les ai mis dans le sac, est-ce que je le ferme?", ASK_DEVICE_HANDLING),
         ("has the officer taken the kit?", ASK_NEXT_STEP),
     ],
