@@ -253,6 +253,9 @@ class SafeInterpreter:
     pick her up after school" and "she's saying she wants to disappear forever and has pills"
     as questions on the victim's support (0.70 and 1.00), where the embedded engine read
     emergencies; missing one costs far more than the emergency answer given once too often.
+    And when Rasa is unsure (below the threshold), the second engine's reading, if it is sure
+    of one, is taken ("je peux utiliser une enveloppe à la place du sac?", 0.16 on Rasa), but
+    not a confirmation on a question or a "not yet".
     """
 
     def __init__(
@@ -295,8 +298,14 @@ class SafeInterpreter:
             return self._demote(parse)
         if self.second_opinion is not None and parse.intent not in (EMERGENCY, OUT_OF_SCOPE):
             second = await self.second_opinion.parse(text)
-            if second.intent in (EMERGENCY, OUT_OF_SCOPE) or (
-                parse.intent in CONFIRM_INTENTS and second.intent != parse.intent
+            if (
+                second.intent in (EMERGENCY, OUT_OF_SCOPE)
+                or (parse.intent in CONFIRM_INTENTS and second.intent != parse.intent)
+                or (
+                    parse.intent == NLU_FALLBACK
+                    and second.intent != NLU_FALLBACK
+                    and not (second.intent in CONFIRM_INTENTS and is_unconfirmed(text))
+                )
             ):
                 parse = second
         if parse.intent in _TOPICS_DONE and said_then_where_now(text):

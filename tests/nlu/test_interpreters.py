@@ -460,6 +460,33 @@ async def test_what_the_second_opinion_reads_as_an_emergency_is_an_emergency() -
     assert (parse.intent, parse.confidence) == (EMERGENCY, 0.6)
 
 
+async def test_when_rasa_is_unsure_the_second_opinion_answers() -> None:
+    """Rasa read "je peux utiliser une enveloppe à la place du sac?" below the threshold
+    (0.16): not understood, where the embedded engine read the question on the phones."""
+    rasa = SafeInterpreter(
+        EmbeddedStub(NLU_FALLBACK, 0.16, ((ASK_DEVICE_HANDLING, 0.16), (ASK_CALL_911, 0.1))),
+        second_opinion=FixedEngine(((ASK_DEVICE_HANDLING, 0.7), (ASK_CALL_911, 0.1))),
+    )
+    parse = await rasa.parse("je peux utiliser une enveloppe à la place du sac?")
+    assert (parse.intent, parse.confidence) == (ASK_DEVICE_HANDLING, 0.7)
+
+
+async def test_when_both_engines_are_unsure_the_message_is_not_understood() -> None:
+    rasa = SafeInterpreter(
+        EmbeddedStub(NLU_FALLBACK, 0.2, (("ask_dpj", 0.2),)),
+        second_opinion=EmbeddedStub(NLU_FALLBACK, 0.3, (("ask_legal", 0.3),)),
+    )
+    assert (await rasa.parse("hmm")).intent == NLU_FALLBACK
+
+
+async def test_a_question_rasa_is_unsure_of_is_no_confirmation_of_the_second_opinion() -> None:
+    rasa = SafeInterpreter(
+        EmbeddedStub(NLU_FALLBACK, 0.2, ((ASK_CALL_911, 0.2),)),
+        second_opinion=FixedEngine(((CONFIRM_911_CALLED, 0.6), (ASK_CALL_911, 0.3))),
+    )
+    assert (await rasa.parse("la police a été appelée?")).intent == NLU_FALLBACK
+
+
 async def test_an_emergency_read_by_the_engine_stands_against_the_second_opinion() -> None:
     second = FixedEngine(((OUT_OF_SCOPE, 0.8), (EMERGENCY, 0.2)))
     rasa = SafeInterpreter(FixedEngine(((EMERGENCY, 0.9),)), second_opinion=second)
