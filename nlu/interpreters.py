@@ -28,6 +28,7 @@ from nlu.types import (
     ASK_VIEW_IMAGE,
     CONFIRM_911_CALLED,
     CONFIRM_INTENTS,
+    CONFIRM_KIT_COLLECTED,
     DEFAULT_THRESHOLD,
     EMERGENCY,
     GREET,
@@ -67,6 +68,19 @@ _THROUGH_AFTER_ALL: Final = re.compile(
 _NO_BAGS: Final = re.compile(
     r"\b(?:ran out of|run out of|out of|no more|no|not enough|pas (?:assez )?d|plus d|pu d"
     r"|manque d|manquons d|manquer d) ?(?:\w+ )?(?:sacs?|bags?|envelopp\w*|pochett\w*)\b"
+)
+# A kit still on hand, or collected later, is not collected: "I have the kit with me", "the kit
+# is ready for the officer", "le policier revient demain chercher les cells" were read as the
+# kit collected (0.58, 0.87, 0.54).
+_KIT_NOT_HANDED_OVER: Final = re.compile(
+    r"\b(?:i (?:still )?have|i ve (?:still )?got|i m (?:still )?holding"
+    r"|j ai(?: encore| toujours)?|je garde|on a(?: encore| toujours)?|we (?:still )?have)"
+    r" (?:the|my|our|la|ma|notre|le|sa) (?:\w+ )?(?:kit|trousse)\b"
+    r"|\b(?:kit|trousse) (?:is|est) (?:still |encore |toujours )?(?:with me|with us|here|ici"
+    r"|avec moi|avec nous|dans mon bureau|in my office|on my desk|sur mon bureau|pret\w*|ready)\b"
+    r"|\b(?:revient|reviendra|va revenir|va (?:venir|passer)|viendra|s en vient|s en viennent"
+    r"|will (?:come|be back|pick|stop by|swing by)|coming (?:back|to get|for)|is coming"
+    r"|are coming|demain|tomorrow)\b"
 )
 # What the speaker is about to do is not done yet: "je vais appeler le 911", "I'll bag the
 # phones", "about to hand over the kit" (first person only: "la police va venir" confirms).
@@ -308,6 +322,8 @@ class SafeInterpreter:
                 )
             ):
                 parse = second
+        if parse.intent == CONFIRM_KIT_COLLECTED and _KIT_NOT_HANDED_OVER.search(fold(text)):
+            return self._demote(parse)
         if parse.intent in _TOPICS_DONE and said_then_where_now(text):
             return replace(parse, intent=ASK_NEXT_STEP)
         return parse

@@ -324,6 +324,36 @@ def test_plain_statements_can_confirm(text: str) -> None:
     assert not is_unconfirmed(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I have the kit with me",
+        "j'ai la trousse avec moi",
+        "the kit is ready for the officer",
+        "la trousse est prête",
+        "le policier revient demain chercher les cells",
+        "the officer is coming to get the kit",
+    ],
+)
+async def test_a_kit_still_on_hand_is_not_collected(text: str) -> None:
+    engine = FixedEngine(((CONFIRM_KIT_COLLECTED, 0.6), (ASK_NEXT_STEP, 0.3)))
+    assert (await SafeInterpreter(engine).parse(text)).intent == ASK_NEXT_STEP
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "le patrouilleur est parti avec la trousse",
+        "the officer took the kit",
+        "I handed the kit to the officer",
+        "j'ai remis la trousse au policier",
+    ],
+)
+async def test_a_kit_handed_over_is_collected(text: str) -> None:
+    engine = FixedEngine(((CONFIRM_KIT_COLLECTED, 0.6), (ASK_NEXT_STEP, 0.3)))
+    assert (await SafeInterpreter(engine).parse(text)).intent == CONFIRM_KIT_COLLECTED
+
+
 async def test_question_without_its_mark_is_not_taken_for_a_confirmation(
     pipeline: SafeInterpreter,
 ) -> None:
