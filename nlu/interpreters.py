@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Final
@@ -270,6 +271,10 @@ class SafeInterpreter:
     And when Rasa is unsure (below the threshold), the second engine's reading, if it is sure
     of one, is taken ("je peux utiliser une enveloppe à la place du sac?", 0.16 on Rasa), but
     not a confirmation on a question or a "not yet".
+
+    With ``familiar`` (the embedded engine's knowledge of the training data's letters), letter
+    soup is nlu_fallback: "abcdef" was a yes (0.71), and 5,000 "é" typed at the danger question
+    got that step's answer to a yes. Unless an engine reads an emergency in it.
     """
 
     def __init__(
@@ -278,12 +283,14 @@ class SafeInterpreter:
         safety_net: SafetyNet | None = None,
         threshold: float = DEFAULT_THRESHOLD,
         second_opinion: Interpreter | None = None,
+        familiar: Callable[[str], bool] | None = None,
     ) -> None:
         """Put the safety net and the guard around an engine."""
         self.engine = engine
         self.safety_net = safety_net or SafetyNet()
         self.threshold = threshold
         self.second_opinion = second_opinion
+        self.familiar = familiar
 
     async def parse(self, text: str) -> Parse:
         """Understand one message, emergencies first."""
@@ -299,6 +306,13 @@ class SafeInterpreter:
         if (
             not _LETTER.search(text) and not _NUMBER_WORDS.search(fold(text))
         ) or PREFIXED_NUMBER.match(text.strip()):
+            return replace(parse, intent=NLU_FALLBACK, confidence=0.0)
+        if self.familiar is not None and parse.intent != EMERGENCY and not self.familiar(text):
+            second = (
+                parse if self.second_opinion is None else await self.second_opinion.parse(text)
+            )
+            if second.intent == EMERGENCY:
+                return second
             return replace(parse, intent=NLU_FALLBACK, confidence=0.0)
         if parse.intent in CONFIRM_INTENTS and is_unconfirmed(text):
             done = _before_last_clause(text)
@@ -368,10 +382,13 @@ def build_interpreter(
         data_dir, cache_dir=settings.cache_dir, threshold=settings.threshold
     )
     if settings.engine == "embedded":
-        return SafeInterpreter(embedded, threshold=settings.threshold)
+        return SafeInterpreter(embedded, threshold=settings.threshold, familiar=embedded.familiar)
     rasa = RasaInterpreter(
         settings.rasa_url, timeout=settings.timeout, threshold=settings.threshold
     )
     return SafeInterpreter(
-        FallbackInterpreter(rasa, embedded), threshold=settings.threshold, second_opinion=embedded
+        FallbackInterpreter(rasa, embedded),
+        threshold=settings.threshold,
+        second_opinion=embedded,
+        familiar=embedded.familiar,
     )

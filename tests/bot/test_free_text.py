@@ -123,6 +123,22 @@ async def test_out_of_scope_and_gibberish(runtime: Runtime) -> None:
     ]
 
 
+async def test_letter_soup_at_the_danger_question_is_not_a_yes(runtime: Runtime) -> None:
+    """The danger question's answer to a yes says to call 911 now: not for a key held down."""
+    chat = await professional(runtime)
+    await opened(chat)
+    for text in ("é" * 5000, "abcdef", "lkjlkj"):
+        await chat.say(text)
+        assert "Je n'ai pas compris" in chat.text()
+        assert "appelez le 911 maintenant" not in chat.text()
+        assert [b.label for b in chat.buttons()] == [
+            "Oui, danger immédiat",
+            "Non, pas de danger immédiat",
+        ]
+    await chat.say("certainement")  # a word the data lacks, in letters it knows: still a yes
+    assert "appelez le 911 maintenant" in chat.text()
+
+
 async def test_reporting_a_situation_offers_to_open_an_incident(runtime: Runtime) -> None:
     chat = await professional(runtime)
     await chat.say("un élève m'a dit que sa photo circule")

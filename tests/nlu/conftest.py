@@ -34,7 +34,7 @@ def embedded(intent_model: IntentModel) -> EmbeddedInterpreter:
 @pytest.fixture
 def pipeline(embedded: EmbeddedInterpreter) -> SafeInterpreter:
     """The pipeline the bot uses with the embedded engine."""
-    return SafeInterpreter(embedded)
+    return SafeInterpreter(embedded, familiar=embedded.familiar)
 
 
 @pytest.fixture

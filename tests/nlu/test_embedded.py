@@ -174,6 +174,12 @@ async def test_empty_or_symbol_only_message_is_nlu_fallback(
         assert parse.confidence == 0.0
 
 
+def test_every_held_out_phrasing_is_in_familiar_letters(embedded: EmbeddedInterpreter) -> None:
+    """The letter guard only ever turns away letter soup, never a real phrasing."""
+    texts = [e.text for e in load_training_data([HOLDOUT]).examples]
+    assert [t for t in texts if not embedded.familiar(t)] == []
+
+
 def test_cached_model_loads_without_training(
     model_cache: Path, intent_model: IntentModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -552,3 +552,63 @@ async def test_build_interpreter_rasa_falls_back_to_embedded(
 def test_bad_settings_fail_naming_the_key(key: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"nlu.{key}"):
         NluSettings(**{key: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["abcdef", "lkjlkj", "é" * 5000, "oh", "omg", "hfjdksl zxq"])
+async def test_letter_soup_is_not_understood(pipeline: SafeInterpreter, text: str) -> None:
+    """The model read most of these as a yes ("abcdef" 0.71, "oh" 0.77)."""
+    assert (await pipeline.parse(text)).intent == NLU_FALLBACK
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("certainement", "affirm"),
+        ("parfaitement", "affirm"),
+        ("gotcha", "affirm"),
+        ("salutations", "greet"),
+        ("mercii", "thank"),
+        ("nay", DENY),
+    ],
+)
+async def test_words_the_data_lacks_in_letters_it_knows_keep_their_reading(
+    pipeline: SafeInterpreter, text: str, intent: str
+) -> None:
+    assert (await pipeline.parse(text)).intent == intent
+
+
+async def test_an_emergency_read_in_unfamiliar_letters_stands() -> None:
+    alone = SafeInterpreter(FixedEngine(((EMERGENCY, 0.6), (DENY, 0.4))), familiar=lambda _: False)
+    assert (await alone.parse("sqlkdj")).intent == EMERGENCY
+    rasa = SafeInterpreter(
+        FixedEngine((("affirm", 0.9), (DENY, 0.1))),
+        second_opinion=FixedEngine(((EMERGENCY, 0.7), (DENY, 0.3))),
+        familiar=lambda _: False,
+    )
+    assert (await rasa.parse("sqlkdj")).intent == EMERGENCY
+
+
+async def test_with_rasa_letter_soup_is_not_understood_either(
+    embedded: EmbeddedInterpreter,
+) -> None:
+    rasa = SafeInterpreter(
+        FixedEngine((("affirm", 0.95), (DENY, 0.05))),
+        second_opinion=embedded,
+        familiar=embedded.familiar,
+    )
+    assert (await rasa.parse("abcdef")).intent == NLU_FALLBACK
+    assert (await rasa.parse("ok")).intent == "affirm"
+
+
+async def test_the_bot_s_pipelines_turn_letter_soup_away(
+    tmp_path: Path, closed_port_url: str
+) -> None:
+    """Both engines' pipelines, as the bot builds them (Rasa down: the embedded fallback)."""
+    for engine in ("embedded", "rasa"):
+        settings = NluSettings(engine=engine, cache_dir=tmp_path, rasa_url=closed_port_url)
+        interpreter = build_interpreter(settings)
+        try:
+            assert (await interpreter.parse("abcdef")).intent == NLU_FALLBACK
+            assert (await interpreter.parse("certainement")).intent == "affirm"
+        finally:
+            await interpreter.aclose()
