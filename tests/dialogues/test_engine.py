@@ -282,6 +282,21 @@ def test_free_text_when_idle_offers_to_start(protocol: Protocol) -> None:
     assert walk.says()[0].buttons[0][0].data == "start"
 
 
+@pytest.mark.parametrize(("text", "intent"), [("ok", "affirm"), ("nope", "deny")])
+@pytest.mark.parametrize("at", [None, "summary"])
+def test_a_yes_or_a_no_with_no_incident_in_progress_offers_to_start(
+    protocol: Protocol, text: str, intent: str, at: str | None
+) -> None:
+    """Before any incident or after one is closed, there is no step's button to point to."""
+    walk = Walk(protocol)
+    if at is not None:
+        walk.to(at)
+    walk(said(text, intent))
+    assert "No incident in progress" in walk.text()
+    assert "press the button:" not in walk.text()
+    assert walk.buttons() == ["Open an incident"]
+
+
 @pytest.mark.parametrize(
     "data", ["42:danger:no", "0:never:ok", "41:never:ok", "42:never:nope", "garbage", "1:2:3:4"]
 )
