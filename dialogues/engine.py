@@ -541,6 +541,10 @@ def _said(protocol: Protocol, state: State, event: UserSaid, now: datetime) -> R
             effects.append(_offer_911(protocol, state))
         return state, effects
     if intent in ANSWERED:
+        if idle and intent in ("affirm", "deny"):
+            # "ok" or "non" with no incident in progress: the answers to a yes and a no point
+            # to a step's button, and there is none; where things stand, and the start button.
+            return state, [_idle(protocol, state)]
         # A step may answer in its own words ("non" to "is anyone in danger?" is not "not yet").
         key = f"answer.{intent}"
         values: dict[str, object] = {}
@@ -553,10 +557,6 @@ def _said(protocol: Protocol, state: State, event: UserSaid, now: datetime) -> R
             values = {"time": clock(protocol, called.at)}
         elif current is not None and f"{key}.{current.id}" in protocol.texts:
             key = f"{key}.{current.id}"
-        if idle and intent in ("affirm", "deny"):
-            # "ok" or "non" with no incident in progress: the answers to a yes and a no point
-            # to a step's button, and there is none; where things stand, and the start button.
-            return state, [_idle(protocol, state)]
         answer = Say(protocol.text(key, language, **values))
         if idle:
             if intent in ("greet", "thank", "out_of_scope"):

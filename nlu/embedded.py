@@ -29,7 +29,7 @@ from sklearn.pipeline import FeatureUnion, make_pipeline, make_union  # type: ig
 from sklearn.svm import LinearSVC  # type: ignore[import-untyped]
 
 from nlu.entities import EntityExtractor
-from nlu.folding import fold
+from nlu.folding import LETTER, fold
 from nlu.training_data import Example, data_files, load_training_data
 from nlu.types import DEFAULT_THRESHOLD, NLU_FALLBACK, Parse, decide
 
@@ -43,7 +43,6 @@ _LONG_NUMBER = re.compile(r"\b\d+(?:[ -]\d+)+\b|\b\d{4,}\b")
 # was read as affirm once "10-4" was trained as affirm).
 _TEN_FOUR = re.compile(r"(?<!\d )\b10 4\b(?! \d)")
 _HAS_WORD = re.compile(r"\w")
-_LETTER = re.compile(r"[^\W\d_]")
 # Words of any length (joual "y", "pis", "k") and the question mark, which tells questions.
 _TOKENS: Final = r"(?u)\b\w+\b|\?"
 
@@ -217,7 +216,7 @@ class _Letters:
 
     def familiar(self, prepared: str) -> bool:
         """A word of the data, or enough of its letter triplets (see FAMILIAR_SHARE)."""
-        if any(w in self.words for w in self.split_words(prepared) if _LETTER.search(w)):
+        if any(w in self.words for w in self.split_words(prepared) if LETTER.search(w)):
             return True
         triplets = [t for t in self.split_letters(prepared) if len(t) == 3]
         if not triplets:

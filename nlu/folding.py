@@ -17,6 +17,8 @@ _STRETCHED = re.compile(r"([^\W\d])\1{2,}")
 _REPEATED_MARKS = re.compile(r"([?!.])\1+")
 _SEPARATORS = re.compile(r"['\-_/]+")
 _SPACES = re.compile(r"\s+")
+# A letter of any alphabet (not a digit, not "_").
+LETTER = re.compile(r"[^\W\d_]")
 # A French elision typed without its apostrophe: "jai", "sest", "cest", "cetait".
 _NO_APOSTROPHE = re.compile(r"\b(j(?=ai\b)|[sc](?=(?:est|etait)\b))")
 # Words spelled out or dictated, as one word: "9-1-1", "neuf un un", "nine one one" -> "911";

@@ -10,7 +10,7 @@ from typing import Final
 
 from nlu.embedded import DEFAULT_DATA_DIR, EmbeddedInterpreter
 from nlu.entities import PREFIXED_NUMBER
-from nlu.folding import emoji_as_words, fold
+from nlu.folding import LETTER, emoji_as_words, fold
 from nlu.rasa_client import FallbackInterpreter, RasaInterpreter
 from nlu.safety import SafetyNet
 from nlu.settings import NluSettings
@@ -184,7 +184,6 @@ _TOPICS_DONE: Final = frozenset(
 # A message without a letter ("1", "3?", but not "14h") says nothing an engine can rank, except
 # the numbers that are words here: 911 and the radio's "10-4"; nor does a reference number
 # typed alone ("EV-1", "SQ26": nlu.entities.PREFIXED_NUMBER).
-_LETTER: Final = re.compile(r"[^\W\d_]")
 # (The folding already makes "9-1-1" and "9 1 1" one word.)
 _NUMBER_WORDS: Final = re.compile(r"\b(?:911|10 4)\b")
 # French inversion ("dois-je", "le policier doit-il", "on appelle-tu"), on the text as typed.
@@ -230,7 +229,7 @@ def said_then_where_now(text: str) -> bool:
     if found is None:
         return False
     said = folded[: found.start()].strip(" .!?;,:")
-    return bool(_LETTER.search(said)) and not _NEGATED.search(said) and not is_unconfirmed(said)
+    return bool(LETTER.search(said)) and not _NEGATED.search(said) and not is_unconfirmed(said)
 
 
 def _clauses(text: str) -> list[str]:
@@ -304,7 +303,7 @@ class SafeInterpreter:
                 else replace(parse, intent=EMERGENCY, confidence=1.0)
             )
         if (
-            not _LETTER.search(text) and not _NUMBER_WORDS.search(fold(text))
+            not LETTER.search(text) and not _NUMBER_WORDS.search(fold(text))
         ) or PREFIXED_NUMBER.match(text.strip()):
             return replace(parse, intent=NLU_FALLBACK, confidence=0.0)
         if self.familiar is not None and parse.intent != EMERGENCY and not self.familiar(text):
