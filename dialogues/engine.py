@@ -40,6 +40,7 @@ from dialogues.events import (
 )
 from dialogues.protocol import ButtonSpec, Markup, Protocol, Step
 from dialogues.state import Handled, SchoolRef, State
+from nlu.doubt import voices_doubt
 from nlu.entities import PREFIXED_NUMBER
 
 START_BUTTON = "start"
@@ -515,10 +516,18 @@ def _said(protocol: Protocol, state: State, event: UserSaid, now: datetime) -> R
             skip = current.buttons[0]
             state, shown = _advance(protocol, state, current, skip, number, now, pressed=False)
             return state, [UpdateIncident(event_number=number), recorded, *shown]
-    if intent is None:
-        return state, _unparsed(protocol, state, current)
     if intent in ("confirm_911_called", "confirm_devices_secured", "confirm_kit_collected"):
         return state, _confirm(protocol, state, current, intent, event)
+    unsure = f"answer.unsure.{current.id}" if current is not None else ""
+    if unsure in protocol.texts and voices_doubt(text):
+        # "je sais pas", "not sure" at the danger question: not the answer to a no ("press No
+        # immediate danger"), whatever the NLU made of it.
+        return state, [
+            Say(protocol.text(unsure, language)),
+            _pending(protocol, state, current),
+        ]
+    if intent is None:
+        return state, _unparsed(protocol, state, current)
     if intent == "start_incident" or (idle and intent == "ask_next_step"):
         if idle:
             return state, [_start_offer(protocol, state)]

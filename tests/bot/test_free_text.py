@@ -139,6 +139,24 @@ async def test_letter_soup_at_the_danger_question_is_not_a_yes(runtime: Runtime)
     assert "appelez le 911 maintenant" in chat.text()
 
 
+async def test_doubt_at_the_danger_question_says_to_call_911(runtime: Runtime) -> None:
+    """The engine reads "je sais pas" as a no, whose answer there is "press No immediate
+    danger"; a doubt is told to call 911 now, and nothing moves until a button is pressed."""
+    chat = await professional(runtime)
+    await opened(chat)
+    for text in ("je sais pas", "pas sûr", "peut-être", "euh aucune idée"):
+        await chat.say(text)
+        assert "Dans le doute" in chat.text()
+        assert "appelez le 911 maintenant" in chat.text()
+        assert "Non, pas de danger immédiat »" not in chat.text()
+        assert [b.label for b in chat.buttons()] == [
+            "Oui, danger immédiat",
+            "Non, pas de danger immédiat",
+        ]
+    await chat.say("non")
+    assert "appuyez sur « Non, pas de danger immédiat »" in chat.text()
+
+
 async def test_reporting_a_situation_offers_to_open_an_incident(runtime: Runtime) -> None:
     chat = await professional(runtime)
     await chat.say("un élève m'a dit que sa photo circule")

@@ -664,6 +664,42 @@ def test_yes_or_no_typed_at_the_danger_question_answers_it_and_waits_for_the_but
 
 
 @pytest.mark.parametrize(
+    ("text", "intent", "language", "answer"),
+    [
+        ("not sure", "deny", "en", "When in doubt, act as if there were a danger"),
+        ("idk", "affirm", "en", "When in doubt, act as if there were a danger"),
+        ("je sais pas", "deny", "fr", "Dans le doute, faites comme s'il y avait un danger"),
+        ("peut-être", "ask_legal", "fr", "Dans le doute, faites comme s'il y avait un danger"),
+        ("pas sûr", "nlu_fallback", "fr", "Dans le doute, faites comme s'il y avait un danger"),
+    ],
+)
+def test_doubt_at_the_danger_question_is_told_to_call_911_not_to_press_no(
+    protocol: Protocol, text: str, intent: str, language: str, answer: str
+) -> None:
+    """ "Not sure" read as a no got "Noted. To go on, press No immediate danger"."""
+    walk = Walk(protocol, language)
+    walk.to("danger")
+    before = walk.state
+    walk(said(text, intent))
+    assert answer in walk.text()
+    assert protocol.text("answer.deny.danger", language) not in walk.text()
+    assert walk.buttons() == [
+        protocol.text("danger.yes", language),
+        protocol.text("danger.no", language),
+    ]
+    assert walk.state == before
+
+
+def test_doubt_at_another_step_keeps_that_steps_answer(protocol: Protocol) -> None:
+    """ "Je sais pas" at the grid is a "not yet", answered as one."""
+    walk = Walk(protocol, "fr")
+    walk.to("grid")
+    walk(said("je sais pas", "deny"))
+    assert protocol.text("answer.deny", "fr") in walk.text()
+    assert "Dans le doute" not in walk.text()
+
+
+@pytest.mark.parametrize(
     ("at", "answer"),
     [
         ("event_number", "A patrol officer will come to the school for the kit"),

@@ -1,0 +1,37 @@
+"""Doubt voiced as an answer: "je sais pas", "pas sûr", "not sure", "idk", "maybe".
+
+No intent of the catalogue means "I am not sure", and the engines read these messages as a no
+("je sais pas" deny 0.71, "not sure" 0.61, "pas sûr" 0.80), a yes ("idk" affirm 0.50) or a
+question on something else ("peut-être" ask_legal 0.62). At the danger question, the answer to a
+no is "Noted. To go on, press No immediate danger", which a doubt must not get. The dialogues
+ask `voices_doubt` where a step has an answer for it. Matching runs on folded text (no
+accents, lower case, "don't" -> "do not").
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from nlu.folding import fold
+
+_DOUBT: Final = re.compile(
+    r"\b(?:"
+    # French: "je sais pas", "j'sais pas trop", "chais pas", "jsp", "je sais pu"
+    r"(?:je |j )?(?:ne |n )?sais (?:pas|plus|pu|trop)|chais pas|jsp|j sais pas"
+    # "pas sûr", "pas vraiment certaine", "incertain", "aucune idée", "peut-être", "ptêt"
+    r"|pas (?:trop |vraiment |tout a fait |tres |si )?(?:sure?s?|certaine?s?)"
+    r"|incertaine?s?|aucune idee|peut etre|ptet|pe etre|possiblement"
+    r"|difficile a (?:dire|savoir)|dur a dire|ca se peut"
+    # English: "not sure", "unsure", "idk", "dunno", "I do not know", "no idea", "maybe"
+    r"|not (?:really |quite |totally |completely |100 ?% )?(?:sure|certain)|unsure|uncertain"
+    r"|idk|dunno|i do not know|i dont know|do not really know|no idea|no clue"
+    r"|maybe|perhaps|possibly"
+    r"|hard to (?:say|tell)|can not tell|could be"
+    r")\b"
+)
+
+
+def voices_doubt(text: str) -> bool:
+    """Whether ``text`` says its writer does not know or is not sure."""
+    return _DOUBT.search(fold(text)) is not None

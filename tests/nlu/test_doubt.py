@@ -1,0 +1,72 @@
+"""Doubt voiced as an answer is recognised in FR/EN, and a plain yes or no is not doubt."""
+
+from __future__ import annotations
+
+import pytest
+
+from nlu.doubt import voices_doubt
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "je sais pas",
+        "Je ne sais pas",
+        "j'sais pas trop",
+        "euh je sais pas trop",
+        "je sais pu",
+        "chais pas",
+        "jsp",
+        "pas sûr",
+        "Pas certaine",
+        "pas vraiment sûre",
+        "PEUT-ÊTRE",
+        "ptêt",
+        "aucune idée",
+        "difficile à dire",
+        "ça se peut",
+        "not sure",
+        "Not really sure",
+        "I'm not 100% sure",
+        "unsure",
+        "idk",
+        "IDK",
+        "dunno",
+        "I don't know",
+        "i dont know",
+        "no idea",
+        "maybe",
+        "perhaps",
+        "hard to say",
+        "could be",
+    ],
+)
+def test_doubt_is_recognised(text: str) -> None:
+    assert voices_doubt(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "non",
+        "no",
+        "nope",
+        "oui",
+        "yes",
+        "sure",
+        "I'm sure",
+        "je suis sûre",
+        "c'est sûr",
+        "sûrement pas",
+        "certain",
+        "je sais",
+        "I know",
+        "personne est en danger",
+        "no one is in danger",
+        "pas de danger",
+        "pas du tout",
+        "not at all",
+    ],
+)
+def test_a_plain_answer_is_not_doubt(text: str) -> None:
+    assert not voices_doubt(text)
