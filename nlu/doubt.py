@@ -28,7 +28,11 @@ _DOUBT: Final = re.compile(
     r"|idk|dunno|i do not know|i dont know|do not really know|no idea|no clue"
     r"|maybe|perhaps|possibly"
     r"|hard to (?:say|tell)|can not tell|could be"
-    r")\b"
+    # Not a doubt about the answer but about what to do: "je sais pas quoi faire", "not sure
+    # how to bag it" (a question, for the engines); "je sais pas si…" stays a doubt.
+    r")\b(?! (?:trop |vraiment )?(?:de |d )?"
+    r"(?:quoi|comment|ou|quand|qui|pourquoi|combien|quel|quelle|quels)\b)"
+    r"(?! (?:really |exactly )?(?:of |about )?(?:what|how|where|when|who|whom|which|why)\b)"
 )
 
 

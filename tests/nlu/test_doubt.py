@@ -39,6 +39,8 @@ from nlu.doubt import voices_doubt
         "perhaps",
         "hard to say",
         "could be",
+        "je sais pas si c'est grave",
+        "not sure if it counts",
     ],
 )
 def test_doubt_is_recognised(text: str) -> None:
@@ -66,6 +68,14 @@ def test_doubt_is_recognised(text: str) -> None:
         "pas de danger",
         "pas du tout",
         "not at all",
+        "je sais pas quoi faire",
+        "je sais pas trop quoi faire",
+        "I don't really know what to do",
+        "je sais pas comment les mettre dans les sacs",
+        "pas sûr de quoi faire",
+        "I don't know what to do",
+        "not sure how to bag the phones",
+        "no idea where the kit is",
     ],
 )
 def test_a_plain_answer_is_not_doubt(text: str) -> None:
