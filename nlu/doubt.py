@@ -1,4 +1,4 @@
-"""Doubt voiced as an answer: "je sais pas", "pas sûr", "not sure", "idk", "maybe".
+"""Doubt voiced as an answer: "je sais pas", "pas sûr", "not sure", "idk", "maybe", "euh".
 
 No intent of the catalogue means "I am not sure", and the engines read these messages as a no
 ("je sais pas" deny 0.71, "not sure" 0.61, "pas sûr" 0.80), a yes ("idk" affirm 0.50) or a
@@ -6,6 +6,11 @@ question on something else ("peut-être" ask_legal 0.62). At the danger question
 no is "Noted. To go on, press No immediate danger", which a doubt must not get. The dialogues
 ask `voices_doubt` where a step has an answer for it. Matching runs on folded text (no
 accents, lower case, "don't" -> "do not").
+
+A message of nothing but hesitation sounds ("euh", "hmm", "um", "ben", "bof") or puzzlement
+("hein?", "huh?", "ah") is no intent of the catalogue either: the engines read "euh", "uh",
+"ah", "ben" and "huh?" as a yes (0.58 to 0.87) and "mmm" as an image received. `only_filler`
+tells the pipeline to leave such a message not understood; hesitation alone is a doubt.
 """
 
 from __future__ import annotations
@@ -36,6 +41,27 @@ _DOUBT: Final = re.compile(
 )
 
 
+# Hesitation: "euh", "heu", "hum", "hmm", "mmm", "uh", "um", "uhm", "er", "erm", "ben", "bah",
+# "bof", "meh", each letter possibly held ("euuuh", "hmmmm"; folding keeps one of three alike).
+_HESITATION: Final = r"e+u+h+|h+e+u+h*|h+u+m+|h*m+|u+h+m*|u+m+|e+r+m*|b+e+n+|b+a+h+|b+o+f+|m+e+h+"
+# Puzzlement or a bare exclamation: "hein", "huh", "ah", "oh", "eh".
+_PUZZLEMENT: Final = r"h+e+i+n+|h+u+h+|a+h+|o+h+|e+h+"
+_SEPARATOR: Final = r"[\s.,;:!?…]*"
+_HESITATING: Final = re.compile(rf"(?:(?:{_HESITATION}){_SEPARATOR})+")
+_FILLER: Final = re.compile(rf"(?:(?:{_HESITATION}|{_PUZZLEMENT}){_SEPARATOR})+")
+# A yes in sounds, which the hesitations above would otherwise take: "mm-hmm", "mhm", "uh-huh".
+_YES_SOUND: Final = re.compile(rf"(?:m+ ?h+m+|u+h+ ?h+u+h+){_SEPARATOR}")
+
+
 def voices_doubt(text: str) -> bool:
-    """Whether ``text`` says its writer does not know or is not sure."""
-    return _DOUBT.search(fold(text)) is not None
+    """Whether ``text`` says its writer does not know or is not sure, or only hesitates."""
+    folded = fold(text).strip()
+    if _DOUBT.search(folded) is not None:
+        return True
+    return _HESITATING.fullmatch(folded) is not None and not _YES_SOUND.fullmatch(folded)
+
+
+def only_filler(text: str) -> bool:
+    """Whether ``text`` is nothing but hesitation or puzzlement ("euh", "hmm…", "hein?")."""
+    folded = fold(text).strip()
+    return _FILLER.fullmatch(folded) is not None and not _YES_SOUND.fullmatch(folded)

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
+from nlu.doubt import only_filler
 from nlu.embedded import DEFAULT_DATA_DIR, EmbeddedInterpreter
 from nlu.entities import PREFIXED_NUMBER
 from nlu.folding import LETTER, emoji_as_words, fold
@@ -251,8 +252,9 @@ class SafeInterpreter:
     """The bot's pipeline: safety net first, then the engine, then the confirmation guard.
 
     When the net fires, the intent is `emergency` with confidence 1.0 and the engine's
-    ranking and entities are kept. A message without a letter (other than 911 and "10-4"), or
-    only a reference number ("EV-1"), is nlu_fallback. A confirm_* intent on a question or a
+    ranking and entities are kept. A message without a letter (other than 911 and "10-4"), only
+    a reference number ("EV-1"), or only hesitation or puzzlement ("euh", "hmm", "hein?") is
+    nlu_fallback. A confirm_* intent on a question or a
     "not yet" gives way to the best other intent of the ranking, with its share of the other
     intents' scores as confidence (or nlu_fallback below the threshold).
 
@@ -305,6 +307,9 @@ class SafeInterpreter:
         if (
             not LETTER.search(text) and not _NUMBER_WORDS.search(fold(text))
         ) or PREFIXED_NUMBER.match(text.strip()):
+            return replace(parse, intent=NLU_FALLBACK, confidence=0.0)
+        if only_filler(text):
+            # "euh", "hmm", "huh?": no intent of the catalogue (the engines read a yes).
             return replace(parse, intent=NLU_FALLBACK, confidence=0.0)
         if self.familiar is not None and parse.intent != EMERGENCY and not self.familiar(text):
             second = (

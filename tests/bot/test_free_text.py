@@ -144,7 +144,7 @@ async def test_doubt_at_the_danger_question_says_to_call_911(runtime: Runtime) -
     danger"; a doubt is told to call 911 now, and nothing moves until a button is pressed."""
     chat = await professional(runtime)
     await opened(chat)
-    for text in ("je sais pas", "pas sûr", "peut-être", "euh aucune idée"):
+    for text in ("je sais pas", "pas sûr", "peut-être", "euh aucune idée", "euh", "hmm..."):
         await chat.say(text)
         assert "Dans le doute" in chat.text()
         assert "appelez le 911 maintenant" in chat.text()

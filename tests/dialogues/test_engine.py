@@ -671,6 +671,8 @@ def test_yes_or_no_typed_at_the_danger_question_answers_it_and_waits_for_the_but
         ("je sais pas", "deny", "fr", "Dans le doute, faites comme s'il y avait un danger"),
         ("peut-être", "ask_legal", "fr", "Dans le doute, faites comme s'il y avait un danger"),
         ("pas sûr", "nlu_fallback", "fr", "Dans le doute, faites comme s'il y avait un danger"),
+        ("euh", "nlu_fallback", "fr", "Dans le doute, faites comme s'il y avait un danger"),
+        ("hmm", "nlu_fallback", "en", "When in doubt, act as if there were a danger"),
     ],
 )
 def test_doubt_at_the_danger_question_is_told_to_call_911_not_to_press_no(
@@ -697,6 +699,16 @@ def test_doubt_at_another_step_keeps_that_steps_answer(protocol: Protocol) -> No
     walk(said("je sais pas", "deny"))
     assert protocol.text("answer.deny", "fr") in walk.text()
     assert "Dans le doute" not in walk.text()
+
+
+def test_puzzlement_at_the_danger_question_is_not_a_doubt(protocol: Protocol) -> None:
+    """ "hein?" did not understand the question: it is shown again, not taken for a doubt."""
+    walk = Walk(protocol, "fr")
+    walk.to("danger")
+    walk(said("hein?", "nlu_fallback"))
+    assert "Je n'ai pas compris" in walk.text()
+    assert "Dans le doute" not in walk.text()
+    assert walk.state.step == "danger"
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nlu.doubt import voices_doubt
+from nlu.doubt import only_filler, voices_doubt
 
 
 @pytest.mark.parametrize(
@@ -41,6 +41,13 @@ from nlu.doubt import voices_doubt
         "could be",
         "je sais pas si c'est grave",
         "not sure if it counts",
+        "euh",
+        "Euuuh...",
+        "hmm",
+        "HMMM?",
+        "um",
+        "bof",
+        "euh, ben…",
     ],
 )
 def test_doubt_is_recognised(text: str) -> None:
@@ -76,7 +83,64 @@ def test_doubt_is_recognised(text: str) -> None:
         "I don't know what to do",
         "not sure how to bag the phones",
         "no idea where the kit is",
+        "hein?",
+        "huh?",
+        "mhm",
+        "mm-hmm",
+        "uh-huh",
+        "euh oui",
+        "hmm non",
     ],
 )
 def test_a_plain_answer_is_not_doubt(text: str) -> None:
     assert not voices_doubt(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "euh",
+        "EUH...",
+        "heu",
+        "hum",
+        "hmm",
+        "mmm",
+        "uh",
+        "um",
+        "erm",
+        "ben",
+        "bof",
+        "ah",
+        "oh",
+        "hein?",
+        "huh?",
+        "euh… hein?",
+        "hmm hmm",
+    ],
+)
+def test_hesitation_and_puzzlement_alone_are_filler(text: str) -> None:
+    assert only_filler(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mhm",
+        "mm-hmm",
+        "mm hmm",
+        "uh-huh",
+        "euh oui",
+        "hmm ok",
+        "ben non",
+        "ok",
+        "oui",
+        "non",
+        "eh bien",
+        "ah ok",
+        "911",
+        "uh the phones are bagged",
+    ],
+)
+def test_words_with_a_meaning_are_not_filler(text: str) -> None:
+    """A yes in sounds ("mm-hmm") and a hesitation before an answer keep their reading."""
+    assert not only_filler(text)

@@ -560,6 +560,23 @@ async def test_letter_soup_is_not_understood(pipeline: SafeInterpreter, text: st
     assert (await pipeline.parse(text)).intent == NLU_FALLBACK
 
 
+@pytest.mark.parametrize("text", ["euh", "uh", "ah", "ben", "huh?", "mmm", "hum", "erm"])
+async def test_hesitation_alone_is_not_understood(pipeline: SafeInterpreter, text: str) -> None:
+    """The model read these as a yes ("uh" 0.87, "euh" 0.79, "huh?" 0.71) or "mmm" as an
+    image received."""
+    assert (await pipeline.parse(text)).intent == NLU_FALLBACK
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [("mhm", "affirm"), ("uh-huh", "affirm"), ("euh oui", "affirm"), ("euh non", DENY)],
+)
+async def test_a_yes_in_sounds_or_after_a_hesitation_keeps_its_reading(
+    pipeline: SafeInterpreter, text: str, intent: str
+) -> None:
+    assert (await pipeline.parse(text)).intent == intent
+
+
 @pytest.mark.parametrize(
     ("text", "intent"),
     [
