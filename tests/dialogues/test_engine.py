@@ -701,6 +701,21 @@ def test_doubt_at_another_step_keeps_that_steps_answer(protocol: Protocol) -> No
     assert "Dans le doute" not in walk.text()
 
 
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_a_question_on_the_phones_while_waiting_says_who_keeps_them(
+    protocol: Protocol, language: str
+) -> None:
+    """ "Can the secretary hold the bags until the police get here?" once they are bagged."""
+    walk = Walk(protocol, language)
+    walk.to("waiting")
+    walk(said("can the secretary hold the bags until the police get here?", "ask_device_handling"))
+    keep = {
+        "en": "keep the bags locked away, under your control",
+        "fr": "gardez les sacs sous clé",
+    }
+    assert keep[language] in walk.text()
+
+
 def test_puzzlement_at_the_danger_question_is_not_a_doubt(protocol: Protocol) -> None:
     """ "hein?" did not understand the question: it is shown again, not taken for a doubt."""
     walk = Walk(protocol, "fr")
