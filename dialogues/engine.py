@@ -42,6 +42,7 @@ from dialogues.protocol import ButtonSpec, Markup, Protocol, Step
 from dialogues.state import Handled, SchoolRef, State
 from nlu.doubt import voices_doubt
 from nlu.entities import PREFIXED_NUMBER
+from nlu.mode import named_mode
 
 START_BUTTON = "start"
 CANCEL_PREFIX = "cancel:"
@@ -516,6 +517,11 @@ def _said(protocol: Protocol, state: State, event: UserSaid, now: datetime) -> R
             skip = current.buttons[0]
             state, shown = _advance(protocol, state, current, skip, number, now, pressed=False)
             return state, [UpdateIncident(event_number=number), recorded, *shown]
+    mode = named_mode(text) if current is not None else None
+    if current is not None and mode is not None and mode in {b.id for b in current.buttons}:
+        # "c'est réel", "just a drill" at "real situation or drill?": which button opens it
+        # ("just a drill" was read as 911 called, "it's real" not understood).
+        return state, [Say(protocol.text(f"answer.mode.{mode}", language)), _show(protocol, state)]
     if intent in ("confirm_911_called", "confirm_devices_secured", "confirm_kit_collected"):
         return state, _confirm(protocol, state, current, intent, event)
     unsure = f"answer.unsure.{current.id}" if current is not None else ""

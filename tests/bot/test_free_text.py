@@ -157,6 +157,23 @@ async def test_doubt_at_the_danger_question_says_to_call_911(runtime: Runtime) -
     assert "appuyez sur « Non, pas de danger immédiat »" in chat.text()
 
 
+async def test_real_or_drill_typed_says_which_button_to_press(runtime: Runtime) -> None:
+    """ "just a drill" was read as 911 called ("the incident is not open yet"); nothing opens
+    until a button is pressed."""
+    chat = await professional(runtime, "en")
+    await chat.start()
+    await chat.say("just a drill")
+    assert 'A drill: press "Drill"' in chat.text()
+    await chat.say("no, it's real")
+    assert 'press "Real situation" to open the incident' in chat.text()
+    assert [b.label for b in chat.buttons()] == ["Real situation", "Drill"]
+    async with runtime.sessions() as session:
+        assert (await session.scalars(select(Incident))).first() is None
+    await chat.press("Drill")
+    async with runtime.sessions() as session:
+        assert (await session.scalars(select(Incident))).one().drill
+
+
 async def test_reporting_a_situation_offers_to_open_an_incident(runtime: Runtime) -> None:
     chat = await professional(runtime)
     await chat.say("un élève m'a dit que sa photo circule")

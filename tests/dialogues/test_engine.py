@@ -716,6 +716,42 @@ def test_a_question_on_the_phones_while_waiting_says_who_keeps_them(
     assert keep[language] in walk.text()
 
 
+@pytest.mark.parametrize(
+    ("text", "intent", "language", "answer"),
+    [
+        ("just a drill", "confirm_911_called", "en", 'A drill: press "Drill"'),
+        ("it's real", "nlu_fallback", "en", 'A real situation: press "Real situation"'),
+        ("c'est pas un exercice", "deny", "fr", "appuyez sur « Situation réelle »"),
+        ("yes", "affirm", "en", "A real situation or a drill? Press the button that fits"),
+        ("non", "deny", "fr", "Situation réelle ou exercice ? Appuyez sur le bouton"),
+    ],
+)
+def test_real_or_drill_typed_says_which_button_opens_the_incident(
+    protocol: Protocol, text: str, intent: str, language: str, answer: str
+) -> None:
+    """ "just a drill" got "the incident is not open yet: answer this first", "it's real" was
+    not understood and "yes" was told to press "the button" of two."""
+    walk = Walk(protocol, language)
+    walk(StartIncident((NORD,)))
+    before = walk.state
+    effects = walk(said(text, intent))
+    assert answer in walk.text()
+    assert walk.buttons() == [
+        protocol.text("mode.real", language),
+        protocol.text("mode.drill", language),
+    ]
+    assert walk.state == before
+    assert not any(isinstance(e, OpenIncident | StepCompleted) for e in effects)
+
+
+def test_real_or_drill_named_later_is_not_taken_for_the_mode(protocol: Protocol) -> None:
+    walk = Walk(protocol)
+    walk.to("danger")
+    walk(said("it's real", "nlu_fallback"))
+    assert "Real situation" not in walk.text()
+    assert "I did not understand" in walk.text()
+
+
 def test_puzzlement_at_the_danger_question_is_not_a_doubt(protocol: Protocol) -> None:
     """ "hein?" did not understand the question: it is shown again, not taken for a doubt."""
     walk = Walk(protocol, "fr")
