@@ -590,6 +590,11 @@ def test_school_names_are_escaped(protocol: Protocol) -> None:
 # ---- typed messages with what the NLU understood ------------------------------------------------
 
 
+def labels(protocol: Protocol, language: str, *keys: str) -> list[str]:
+    """The buttons' labels of these text keys, in ``language``."""
+    return [protocol.text(key, language) for key in keys]
+
+
 def said(text: str, intent: str, **entities: str) -> UserSaid:
     return UserSaid(text, intent, 0.9, tuple(entities.items()))
 
@@ -656,10 +661,7 @@ def test_yes_or_no_typed_at_the_danger_question_answers_it_and_waits_for_the_but
     walk(said("...", intent))
     assert answer in walk.text()
     assert "When it is done" not in walk.text()
-    assert walk.buttons() == [
-        protocol.text("danger.yes", language),
-        protocol.text("danger.no", language),
-    ]
+    assert walk.buttons() == labels(protocol, language, "danger.yes", "danger.no")
     assert walk.state == before
 
 
@@ -685,10 +687,7 @@ def test_doubt_at_the_danger_question_is_told_to_call_911_not_to_press_no(
     walk(said(text, intent))
     assert answer in walk.text()
     assert protocol.text("answer.deny.danger", language) not in walk.text()
-    assert walk.buttons() == [
-        protocol.text("danger.yes", language),
-        protocol.text("danger.no", language),
-    ]
+    assert walk.buttons() == labels(protocol, language, "danger.yes", "danger.no")
     assert walk.state == before
 
 
@@ -736,10 +735,7 @@ def test_real_or_drill_typed_says_which_button_opens_the_incident(
     before = walk.state
     effects = walk(said(text, intent))
     assert answer in walk.text()
-    assert walk.buttons() == [
-        protocol.text("mode.real", language),
-        protocol.text("mode.drill", language),
-    ]
+    assert walk.buttons() == labels(protocol, language, "mode.real", "mode.drill")
     assert walk.state == before
     assert not any(isinstance(e, OpenIncident | StepCompleted) for e in effects)
 
