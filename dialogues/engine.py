@@ -41,7 +41,7 @@ from dialogues.events import (
 from dialogues.protocol import ButtonSpec, Markup, Protocol, Step
 from dialogues.state import Handled, SchoolRef, State
 from nlu.doubt import voices_doubt
-from nlu.entities import PREFIXED_NUMBER
+from nlu.entities import PREFIXED_NUMBER, count_alone
 from nlu.mode import named_mode
 
 START_BUTTON = "start"
@@ -489,12 +489,14 @@ def _said(protocol: Protocol, state: State, event: UserSaid, now: datetime) -> R
         return _cancel(protocol, state, text, now)
     idle = state.step is None or protocol.step(state.step).terminal
     current = None if idle or state.step is None else protocol.step(state.step)
-    if current is not None and current.input == "device_count" and text.isdecimal():
-        if int(text) > 99:
+    count = count_alone(text) if current is not None and current.input == "device_count" else None
+    if current is not None and count is not None:
+        # "2", "deux", "juste un", "aucun": the count the step asks for, as if pressed.
+        if count > 99:
             return state, [
                 Say(protocol.text("devices.invalid", language), _buttons(protocol, state, current))
             ]
-        spec = ButtonSpec(id=str(int(text)), label="", next=current.buttons[0].next)
+        spec = ButtonSpec(id=str(count), label="", next=current.buttons[0].next)
         return _advance(protocol, state, current, spec, text, now, pressed=False)
     if current is not None and current.input == "event_number":
         # The whole message when it is a number; else the number the NLU found in a sentence.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from nlu.folding import fold
 from nlu.types import DEVICE_COUNT, EVENT_NUMBER, Entity
 
 NUMBER_WORDS: Final[dict[str, str]] = {
@@ -54,6 +55,40 @@ _EVENT_NAMED = re.compile(
     r"[^\d\n]{0,25}?(?P<number>\d[\d -]{3,14}\d)(?!\d)",
     re.IGNORECASE,
 )
+
+# A count typed alone, where the question is "how many phones?": "deux", "juste un", "3 cells",
+# "aucun", "none", "y en a pas". Alone, "un" and "une" are one (in a sentence, an article).
+_NONE_ALONE = (
+    rf"(?:aucune?|zero|none)(?: {_DEVICE_NOUN})?|(?:no|pas de) {_DEVICE_NOUN}|nothing|rien"
+    r"|(?:il )?(?:n )?y en a (?:pas|aucun)|there (?:are|is) none|0"
+)
+_COUNT_ALONE: Final = re.compile(
+    r"(?:(?:juste|seulement|only|just) )?"
+    rf"(?P<count>\d{{1,3}}|un|une|{_NUMBER_WORDS})"
+    rf"(?: (?:seule?s?|only))?(?: {_DEVICE_NOUN})?(?: (?:seule?s?|only))?"
+    rf"|(?P<none>{_NONE_ALONE})"
+)
+
+_NOT_IN_A_COUNT: Final = re.compile(r"[^\w\s'’.!]")
+
+
+def count_alone(text: str) -> int | None:
+    """The number of devices a message gives, when that is all it says; else None.
+
+    "deux", "juste un", "3 cells", "aucun", "none", "0"; not "pas encore" nor "deux minutes".
+    """
+    if _NOT_IN_A_COUNT.search(text):  # "-1", "2+", "1/2"
+        return None
+    folded = fold(text).strip(" .!")
+    match = _COUNT_ALONE.fullmatch(folded)
+    if match is None:
+        return None
+    if match["none"] is not None:
+        return 0
+    count = match["count"]
+    if count.isdecimal():
+        return int(count)
+    return int(NUMBER_WORDS.get(count, "1"))
 
 
 class EntityExtractor:

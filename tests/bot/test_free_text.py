@@ -109,6 +109,21 @@ async def test_typed_phone_count_is_offered_as_a_button(runtime: Runtime) -> Non
         assert (await session.scalars(select(Incident))).one().device_count == 3
 
 
+async def test_phone_count_typed_in_words_is_recorded(runtime: Runtime) -> None:
+    """ "deux" was read as a "not yet" ("D'accord. Quand ce sera fait, appuyez…") and "aucun"
+    too, at a step that says "appuyez sur un nombre ou écrivez-le"."""
+    chat = await professional(runtime)
+    await opened(chat)
+    for label in ("Non, pas de danger immédiat", "Compris", "C'est fait"):
+        await chat.press(label)
+    await chat.say("pas encore")
+    assert "Quand ce sera fait" in chat.text()
+    await chat.say("deux")
+    assert "remplissez la grille d'évaluation" in chat.text()
+    async with runtime.sessions() as session:
+        assert (await session.scalars(select(Incident))).one().device_count == 2
+
+
 async def test_out_of_scope_and_gibberish(runtime: Runtime) -> None:
     chat = await professional(runtime)
     await opened(chat)

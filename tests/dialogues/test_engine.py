@@ -227,8 +227,23 @@ def test_emergency_continue_keeps_the_911_step(protocol: Protocol) -> None:
     assert walk.state.step == "call911"
 
 
-@pytest.mark.parametrize(("typed", "count"), [("3", 3), (" 12 ", 12), ("0", 0)])
+@pytest.mark.parametrize(
+    ("typed", "count"),
+    [
+        ("3", 3),
+        (" 12 ", 12),
+        ("0", 0),
+        ("three", 3),
+        ("deux", 2),
+        ("juste un", 1),
+        ("2 phones", 2),
+        ("aucun", 0),
+        ("none", 0),
+        ("y en a pas", 0),
+    ],
+)
 def test_typed_device_count(protocol: Protocol, typed: str, count: int) -> None:
+    """The step says "press a number or type it": in digits or in words, as if pressed."""
     walk = Walk(protocol)
     walk.to("devices")
     effects = walk(UserSaid(typed))
@@ -237,7 +252,7 @@ def test_typed_device_count(protocol: Protocol, typed: str, count: int) -> None:
     assert walk.state.step == "grid"
 
 
-@pytest.mark.parametrize("typed", ["three", "-1", "100", "2 phones", ""])
+@pytest.mark.parametrize("typed", ["-1", "100", "", "deux minutes", "beaucoup", "2 or 3"])
 def test_bad_device_count_is_refused_with_the_buttons(protocol: Protocol, typed: str) -> None:
     walk = Walk(protocol)
     walk.to("devices")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nlu.entities import EntityExtractor
+from nlu.entities import EntityExtractor, count_alone
 from nlu.types import DEVICE_COUNT, EVENT_NUMBER
 
 
@@ -59,3 +59,49 @@ def test_device_counts(text: str, count: str, covered: str) -> None:
 def test_count_of_students_is_not_a_device_count() -> None:
     assert values("5 élèves et 4 téléphones") == [(DEVICE_COUNT, "4", "4")]
     assert values("j'ai 12 élèves dans mon bureau") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        ("deux", 2),
+        ("Trois.", 3),
+        ("juste un", 1),
+        ("un seul", 1),
+        ("une", 1),
+        ("only one", 1),
+        ("both", 2),
+        ("4 cells", 4),
+        ("trois téléphones", 3),
+        ("12", 12),
+        ("aucun", 0),
+        ("zéro", 0),
+        ("none", 0),
+        ("no phones", 0),
+        ("pas de cellulaire", 0),
+        ("il n'y en a pas", 0),
+    ],
+)
+def test_a_count_typed_alone(text: str, count: int) -> None:
+    assert count_alone(text) == count
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no",
+        "non",
+        "pas encore",
+        "not yet",
+        "pas de problème",
+        "deux minutes",
+        "un instant",
+        "-1",
+        "2 ou 3",
+        "j'ai mis les 3 cells dans les sacs",
+        "beaucoup",
+    ],
+)
+def test_no_count_alone_in_other_answers(text: str) -> None:
+    """A "no" or a "not yet" at "how many phones?" does not record none."""
+    assert count_alone(text) is None
