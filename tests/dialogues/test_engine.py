@@ -763,6 +763,27 @@ def test_real_or_drill_named_later_is_not_taken_for_the_mode(protocol: Protocol)
     assert "I did not understand" in walk.text()
 
 
+@pytest.mark.parametrize(
+    ("text", "intent", "language", "answer"),
+    [
+        ("ils m'ont pas donné de numéro", "deny", "fr", "Pas de numéro d'événement ? Appuyez"),
+        ("no number", "deny", "en", 'No event number? Press "Skip"'),
+        ("ok", "affirm", "en", 'Type the event number as 911 gave it, or press "Skip"'),
+    ],
+)
+def test_yes_or_no_at_the_event_number_says_to_type_it_or_skip(
+    protocol: Protocol, text: str, intent: str, language: str, answer: str
+) -> None:
+    """ "Pas de numéro" got "OK. When it is done, press the button", with nothing to do."""
+    walk = Walk(protocol, language)
+    walk.to("event_number")
+    before = walk.state
+    walk(said(text, intent))
+    assert answer in walk.text()
+    assert walk.buttons() == labels(protocol, language, "event.skip")
+    assert walk.state == before
+
+
 def test_puzzlement_at_the_danger_question_is_not_a_doubt(protocol: Protocol) -> None:
     """ "hein?" did not understand the question: it is shown again, not taken for a doubt."""
     walk = Walk(protocol, "fr")
