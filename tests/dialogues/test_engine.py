@@ -784,6 +784,31 @@ def test_yes_or_no_at_the_event_number_says_to_type_it_or_skip(
     assert walk.state == before
 
 
+@pytest.mark.parametrize(
+    ("intent", "language", "answer"),
+    [
+        ("affirm", "en", 'If 911 is called, press "I called 911"; otherwise'),
+        ("deny", "en", 'Call 911 now if someone is in danger. Once the call is made, press "I'),
+        ("affirm", "fr", "Si le 911 est appelé, appuyez sur « J'ai appelé le 911 »"),
+        ("deny", "fr", "Appelez le 911 maintenant si quelqu'un est en danger"),
+    ],
+)
+def test_yes_or_no_at_the_emergency_step_says_which_button(
+    protocol: Protocol, intent: str, language: str, answer: str
+) -> None:
+    """ "done" got "To record it, press the button" over two buttons; "not yet" got "When it is
+    done, press the button" while someone may be in danger."""
+    walk = Walk(protocol, language)
+    walk.open()
+    walk.press("yes")
+    assert walk.state.step == "emergency"
+    before = walk.state
+    walk(said("...", intent))
+    assert answer in walk.text()
+    assert walk.buttons() == labels(protocol, language, "emergency.called", "emergency.continue")
+    assert walk.state == before
+
+
 def test_puzzlement_at_the_danger_question_is_not_a_doubt(protocol: Protocol) -> None:
     """ "hein?" did not understand the question: it is shown again, not taken for a doubt."""
     walk = Walk(protocol, "fr")
