@@ -254,9 +254,9 @@ class SafeInterpreter:
     When the net fires, the intent is `emergency` with confidence 1.0 and the engine's
     ranking and entities are kept. A message without a letter (other than 911 and "10-4"), only
     a reference number ("EV-1"), or only hesitation or puzzlement ("euh", "hmm", "hein?") is
-    nlu_fallback. A confirm_* intent on a question or a
-    "not yet" gives way to the best other intent of the ranking, with its share of the other
-    intents' scores as confidence (or nlu_fallback below the threshold).
+    nlu_fallback. A confirm_* intent on a question or a "not yet" gives way to the best other
+    intent of the ranking, with its share of the other intents' scores as confidence (or
+    nlu_fallback below the threshold).
 
     With a second opinion (the embedded engine beside Rasa), a confirmation stands only when
     the second engine reads the same one; otherwise the second engine's reading is taken. Rasa's
