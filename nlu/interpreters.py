@@ -123,6 +123,8 @@ _ASKING: Final = re.compile(
 )
 # A short question closing a message, after what was done: "I called 911. Now what",
 # "les cells sont dans les sacs, c quoi la suite" (the question is what is asked).
+# How sure the second engine must be for its reading to win a disagreement with Rasa.
+SURE: Final = 0.6
 _CLAUSE_BREAK: Final = re.compile(r"[.!;,:\n]")
 _LAST_CLAUSE_WORDS: Final = 5
 # Where the protocol is at, asked at the end of a message that says what was just done: "I told
@@ -271,7 +273,14 @@ class SafeInterpreter:
     emergencies; missing one costs far more than the emergency answer given once too often.
     And when Rasa is unsure (below the threshold), the second engine's reading, if it is sure
     of one, is taken ("je peux utiliser une enveloppe à la place du sac?", 0.16 on Rasa), but
-    not a confirmation on a question or a "not yet".
+    not a confirmation on a question or a "not yet". So is it when the two disagree and the
+    second engine is at least ``SURE`` (0.6) of a reading that is not a confirmation (which
+    needs both): Rasa says 0.9 to 1.00 of most of its wrong readings ("what happens legally
+    to him?" as the next step, 0.92; "l'élève veut son téléphone pour rentrer chez lui" as the
+    victim's support, 1.00), so its confidence cannot tell them apart. On 789 labelled
+    messages (the held-out file and five probes) this took 13 wrong readings right, and 2
+    right ones to another defensible reading ("le 911 veut savoir l'âge des élèves, je le
+    dis?" as a question on who may be told).
 
     With ``familiar`` (the embedded engine's knowledge of the training data's letters), letter
     soup is nlu_fallback: "abcdef" was a yes (0.71), and 5,000 "é" typed at the danger question
@@ -330,13 +339,18 @@ class SafeInterpreter:
             return self._demote(parse)
         if self.second_opinion is not None and parse.intent not in (EMERGENCY, OUT_OF_SCOPE):
             second = await self.second_opinion.parse(text)
+            taken = second.intent != NLU_FALLBACK and not (
+                second.intent in CONFIRM_INTENTS and is_unconfirmed(text)
+            )
             if (
                 second.intent in (EMERGENCY, OUT_OF_SCOPE)
                 or (parse.intent in CONFIRM_INTENTS and second.intent != parse.intent)
+                or (parse.intent == NLU_FALLBACK and taken)
                 or (
-                    parse.intent == NLU_FALLBACK
-                    and second.intent != NLU_FALLBACK
-                    and not (second.intent in CONFIRM_INTENTS and is_unconfirmed(text))
+                    second.intent != parse.intent
+                    and second.intent not in CONFIRM_INTENTS
+                    and taken
+                    and second.confidence >= SURE
                 )
             ):
                 parse = second

@@ -459,6 +459,34 @@ async def test_the_second_opinion_leaves_other_readings_alone() -> None:
     assert (await rasa.parse("merci")).intent == "thank"
 
 
+async def test_a_sure_second_opinion_wins_a_disagreement() -> None:
+    """Rasa read "what happens legally to him?" as the next step (0.92) and "l'élève veut son
+    téléphone pour rentrer chez lui" as the victim's support (1.00)."""
+    rasa = SafeInterpreter(
+        FixedEngine(((ASK_NEXT_STEP, 0.92), ("ask_legal", 0.05))),
+        second_opinion=FixedEngine((("ask_legal", 0.71), (ASK_NEXT_STEP, 0.2))),
+    )
+    assert (await rasa.parse("what happens legally to him?")).intent == "ask_legal"
+
+
+@pytest.mark.parametrize(
+    ("second", "text"),
+    [
+        (("ask_legal", 0.55), "what happens to him?"),  # not sure enough
+        ((CONFIRM_911_CALLED, 0.9), "the dispatcher says they're coming"),  # needs both
+        ((NLU_FALLBACK, 0.9), "what happens to him?"),
+    ],
+)
+async def test_an_unsure_second_opinion_or_a_confirmation_leaves_rasa_s_reading(
+    second: tuple[str, float], text: str
+) -> None:
+    rasa = SafeInterpreter(
+        FixedEngine(((ASK_NEXT_STEP, 0.92), ("ask_legal", 0.05))),
+        second_opinion=FixedEngine((second, (ASK_NEXT_STEP, 0.05))),
+    )
+    assert (await rasa.parse(text)).intent == ASK_NEXT_STEP
+
+
 async def test_what_the_second_opinion_reads_as_out_of_scope_is_out_of_scope() -> None:
     """Rasa read "où est le local 204?" as a question on calling 911 (1.00)."""
     rasa = SafeInterpreter(
