@@ -491,11 +491,11 @@ def _said(protocol: Protocol, state: State, event: UserSaid, now: datetime) -> R
     current = None if idle or state.step is None else protocol.step(state.step)
     count = count_alone(text) if current is not None and current.input == "device_count" else None
     if current is not None and count is not None:
-        # "2", "deux", "juste un", "aucun": the count the step asks for, as if pressed.
-        if count > 99:
-            return state, [
-                Say(protocol.text("devices.invalid", language), _buttons(protocol, state, current))
-            ]
+        # "2", "deux", "juste un": the count the step asks for, as if pressed. "aucun" may
+        # mean none to seize or none bagged yet: the buttons say which.
+        if count > 99 or (count == 0 and not text.isdecimal()):
+            key = "devices.invalid" if count else "devices.none_typed"
+            return state, [Say(protocol.text(key, language), _buttons(protocol, state, current))]
         spec = ButtonSpec(id=str(count), label="", next=current.buttons[0].next)
         return _advance(protocol, state, current, spec, text, now, pressed=False)
     if current is not None and current.input == "event_number":
