@@ -118,6 +118,10 @@ async def test_phone_count_typed_in_words_is_recorded(runtime: Runtime) -> None:
         await chat.press(label)
     await chat.say("pas encore")
     assert "Quand ce sera fait" in chat.text()
+    await chat.say("aucun")  # none to seize, or none bagged yet: the buttons say which
+    assert "Appuyez sur « Aucun à saisir »" in chat.text()
+    async with runtime.sessions() as session:
+        assert (await session.scalars(select(Incident))).one().device_count is None
     await chat.say("deux")
     assert "remplissez la grille d'évaluation" in chat.text()
     async with runtime.sessions() as session:
