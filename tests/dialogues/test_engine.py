@@ -619,6 +619,16 @@ def labels(protocol: Protocol, language: str, *keys: str) -> list[str]:
     return [protocol.text(key, language) for key in keys]
 
 
+def answered_in_place(walk: Walk, event: Event, answer: str, *button_keys: str) -> list[Effect]:
+    """``event``'s effects, checked to give ``answer`` with the step's buttons and no move."""
+    before = walk.state
+    effects = walk(event)
+    assert answer in walk.text()
+    assert walk.buttons() == labels(walk.protocol, walk.state.language, *button_keys)
+    assert walk.state == before
+    return effects
+
+
 def said(text: str, intent: str, **entities: str) -> UserSaid:
     return UserSaid(text, intent, 0.9, tuple(entities.items()))
 
@@ -681,12 +691,8 @@ def test_yes_or_no_typed_at_the_danger_question_answers_it_and_waits_for_the_but
     stays a button press, as every step's (the state never changes on the NLU alone)."""
     walk = Walk(protocol, language)
     walk.to("danger")
-    before = walk.state
-    walk(said("...", intent))
-    assert answer in walk.text()
+    answered_in_place(walk, said("...", intent), answer, "danger.yes", "danger.no")
     assert "When it is done" not in walk.text()
-    assert walk.buttons() == labels(protocol, language, "danger.yes", "danger.no")
-    assert walk.state == before
 
 
 @pytest.mark.parametrize(
@@ -707,12 +713,8 @@ def test_doubt_at_the_danger_question_is_told_to_call_911_not_to_press_no(
     """ "Not sure" read as a no got "Noted. To go on, press No immediate danger"."""
     walk = Walk(protocol, language)
     walk.to("danger")
-    before = walk.state
-    walk(said(text, intent))
-    assert answer in walk.text()
+    answered_in_place(walk, said(text, intent), answer, "danger.yes", "danger.no")
     assert protocol.text("answer.deny.danger", language) not in walk.text()
-    assert walk.buttons() == labels(protocol, language, "danger.yes", "danger.no")
-    assert walk.state == before
 
 
 def test_doubt_at_another_step_keeps_that_steps_answer(protocol: Protocol) -> None:
@@ -756,11 +758,7 @@ def test_real_or_drill_typed_says_which_button_opens_the_incident(
     not understood and "yes" was told to press "the button" of two."""
     walk = Walk(protocol, language)
     walk(StartIncident((NORD,)))
-    before = walk.state
-    effects = walk(said(text, intent))
-    assert answer in walk.text()
-    assert walk.buttons() == labels(protocol, language, "mode.real", "mode.drill")
-    assert walk.state == before
+    effects = answered_in_place(walk, said(text, intent), answer, "mode.real", "mode.drill")
     assert not any(isinstance(e, OpenIncident | StepCompleted) for e in effects)
 
 
@@ -786,11 +784,7 @@ def test_yes_or_no_at_the_event_number_says_to_type_it_or_skip(
     """ "Pas de numéro" got "OK. When it is done, press the button", with nothing to do."""
     walk = Walk(protocol, language)
     walk.to("event_number")
-    before = walk.state
-    walk(said(text, intent))
-    assert answer in walk.text()
-    assert walk.buttons() == labels(protocol, language, "event.skip")
-    assert walk.state == before
+    answered_in_place(walk, said(text, intent), answer, "event.skip")
 
 
 @pytest.mark.parametrize(
@@ -811,11 +805,7 @@ def test_yes_or_no_at_the_emergency_step_says_which_button(
     walk.open()
     walk.press("yes")
     assert walk.state.step == "emergency"
-    before = walk.state
-    walk(said("...", intent))
-    assert answer in walk.text()
-    assert walk.buttons() == labels(protocol, language, "emergency.called", "emergency.continue")
-    assert walk.state == before
+    answered_in_place(walk, said("...", intent), answer, "emergency.called", "emergency.continue")
 
 
 def test_puzzlement_at_the_danger_question_is_not_a_doubt(protocol: Protocol) -> None:
