@@ -742,6 +742,25 @@ def test_a_question_on_the_phones_while_waiting_says_who_keeps_them(
 
 
 @pytest.mark.parametrize(
+    ("text", "language", "answer"),
+    [
+        ("we ran out of bags", "en", "No bag left, or no kit? Do not improvise"),
+        ("y reste pu de sacs dans la trousse", "fr", "Plus de sac ou pas de trousse ?"),
+    ],
+)
+def test_no_bag_left_at_the_phones_step_says_how_to_keep_them(
+    protocol: Protocol, text: str, language: str, answer: str
+) -> None:
+    """A kit without bags got only "put each one in a kit bag"."""
+    walk = Walk(protocol, language)
+    walk.to("devices")
+    before = walk.state
+    walk(said(text, "ask_device_handling"))
+    assert answer in walk.text()
+    assert walk.state == before
+
+
+@pytest.mark.parametrize(
     ("text", "intent", "language", "answer"),
     [
         ("just a drill", "confirm_911_called", "en", 'A drill: press "Drill"'),
