@@ -40,6 +40,7 @@ from dialogues.events import (
 )
 from dialogues.protocol import ButtonSpec, Markup, Protocol, Step
 from dialogues.state import Handled, SchoolRef, State
+from nlu.call import call_failed
 from nlu.doubt import voices_doubt
 from nlu.entities import PREFIXED_NUMBER, count_alone
 from nlu.mode import named_mode
@@ -524,6 +525,18 @@ def _said(protocol: Protocol, state: State, event: UserSaid, now: datetime) -> R
         # "c'est réel", "just a drill" at "real situation or drill?": which button opens it
         # ("just a drill" was read as 911 called, "it's real" not understood).
         return state, [Say(protocol.text(f"answer.mode.{mode}", language)), _show(protocol, state)]
+    if (
+        current is not None
+        and state.incident_id is not None
+        and (current.id == "emergency" or not state.stamp("call911"))
+        and call_failed(text)
+    ):
+        # "j'ai appelé, c'était occupé", "the call dropped": call again now. The engines read
+        # these as 911 called, a question on calling or a not-yet ("press the button when done").
+        return state, [
+            Say(protocol.text("answer.call_failed", language)),
+            _pending(protocol, state, current),
+        ]
     if intent in ("confirm_911_called", "confirm_devices_secured", "confirm_kit_collected"):
         return state, _confirm(protocol, state, current, intent, event)
     unsure = f"answer.unsure.{current.id}" if current is not None else ""

@@ -827,6 +827,42 @@ def test_yes_or_no_at_the_emergency_step_says_which_button(
     answered_in_place(walk, said("...", intent), answer, "emergency.called", "emergency.continue")
 
 
+@pytest.mark.parametrize(
+    ("step", "text", "intent", "language", "answer"),
+    [
+        ("call911", "I called 911 but the call dropped", "confirm_911_called", "en", "again"),
+        ("call911", "j'ai appelé, c'était occupé", "confirm_911_called", "fr", "rappelez le 911"),
+        ("call911", "tried calling but it cut off", "deny", "en", "call 911 again right away"),
+        ("devices", "le 911 répond pas", "ask_call_911", "fr", "rappelez le 911 tout de suite"),
+        ("emergency", "the line is busy", "nlu_fallback", "en", "call 911 again right away"),
+    ],
+)
+def test_a_call_that_did_not_go_through_is_answered_call_again(
+    protocol: Protocol, step: str, text: str, intent: str, language: str, answer: str
+) -> None:
+    """ "I called 911 but the call dropped" was offered the button that records the call;
+    "tried calling but it cut off" got "OK. When it is done, press the button"."""
+    walk = Walk(protocol, language)
+    if step == "emergency":
+        walk.open()
+        walk.press("yes")
+    else:
+        walk.to(step)
+    before = walk.state
+    walk(said(text, None if intent == "nlu_fallback" else intent))
+    assert answer in walk.text()
+    assert walk.state == before
+    record = protocol.text("call911.called", language)
+    assert walk.buttons().count(record) == (step != "devices")  # the step's own button only
+
+
+def test_a_busy_line_once_911_is_recorded_is_not_answered_call_again(protocol: Protocol) -> None:
+    walk = Walk(protocol, "en")
+    walk.to("waiting")
+    walk(said("the line was busy", "deny"))
+    assert "call 911 again right away" not in walk.text()
+
+
 def test_puzzlement_at_the_danger_question_is_not_a_doubt(protocol: Protocol) -> None:
     """ "hein?" did not understand the question: it is shown again, not taken for a doubt."""
     walk = Walk(protocol, "fr")
