@@ -828,6 +828,24 @@ def test_yes_or_no_at_the_emergency_step_says_which_button(
 
 
 @pytest.mark.parametrize(
+    ("language", "text", "answer"),
+    [
+        ("en", "911 wants the students' names, do I give them?", "follow their instructions"),
+        ("fr", "le répartiteur veut le nom des élèves, je lui dis?", "suivez ses consignes"),
+    ],
+)
+def test_the_dispatchers_questions_during_the_call_are_answered(
+    protocol: Protocol, language: str, text: str, answer: str
+) -> None:
+    """What to say to 911 listed what to give, not what to do with the dispatcher's questions."""
+    walk = Walk(protocol, language)
+    walk.to("call911")
+    walk(said(text, "ask_call_911"))
+    assert answer in walk.text()
+    assert {"en": "never here", "fr": "jamais ici"}[language] in walk.text()
+
+
+@pytest.mark.parametrize(
     ("step", "text", "intent", "language", "answer"),
     [
         ("call911", "I called 911 but the call dropped", "confirm_911_called", "en", "again"),
