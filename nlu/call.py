@@ -37,6 +37,9 @@ _FRENCH: Final = (
     # Could not get through: "pas réussi à joindre le 911", "pas capable de les rejoindre"
     r"|(?:pas|jamais|pu|plus) (?:encore )?(?:reussi|capable|pu|moyen) (?:a |de |d )?"
     r"(?:(?:les |le |la |l )?(?:joindre|rejoindre)|parler|avoir (?:la ligne|quelqu un|le 911))"
+    r"|(?:j |je )?(?:n )?arrive pas a (?:(?:les |le |la |l )?(?:joindre|rejoindre)|avoir"
+    r" (?:la ligne|quelqu un|le 911)|parler a quelqu un)"
+    r"|(?:ca|ligne|appel) (?:n )?arrete pas de couper|ca coupe (?:tout le temps|encore)"
     r"|ca (?:ne )?passe pas|pas de (?:reseau|signal)"
 )
 _ENGLISH: Final = (
@@ -48,6 +51,7 @@ _ENGLISH: Final = (
     r"|(?:call|it|line|they) (?:just |got |was |has |have )?"
     r"(?:dropped|cut off|cut out|got cut|disconnected|went dead)"
     r"|hung up on me|call to 911 (?:just )?(?:dropped|cut off|cut out|died|went dead)"
+    r"|(?:call|it|line) keeps (?:dropping|cutting off|cutting out|going dead)"
     r"|(?:got|was|were|been) (?:disconnected|cut off)"
     # Nobody answers: "no answer", "nobody picked up", "no one is answering"
     r"|no ?(?:one|body) (?:is |was |s )?(?:answered|answers|answering|picked up|picks up"

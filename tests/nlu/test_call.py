@@ -18,6 +18,8 @@ from nlu.call import call_failed
         "le 911 répond pas",
         "pas réussi à joindre le 911",
         "ils m'ont raccroché au nez",
+        "j'arrive pas à avoir le 911",
+        "ça arrête pas de couper",
         "pas de réseau dans le bureau",
         "I called 911 but the call dropped",
         "the line was busy",
@@ -28,6 +30,7 @@ from nlu.call import call_failed
         "couldn't get through to 911 yet",
         "haven't managed to reach 911 yet",
         "got disconnected",
+        "the call keeps dropping",
     ],
 )
 def test_a_failed_call_is_found(text: str) -> None:
@@ -50,6 +53,8 @@ def test_a_failed_call_is_found(text: str) -> None:
         "she's not answering my questions",
         "l'élève répond pas à mes questions",
         "he cut off contact with her",
+        "j'arrive pas à la calmer",
+        "he keeps cutting class",
     ],
 )
 def test_being_busy_hurt_or_unanswered_by_a_student_is_no_failed_call(text: str) -> None:
