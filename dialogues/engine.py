@@ -529,7 +529,7 @@ def _said(protocol: Protocol, state: State, event: UserSaid, now: datetime) -> R
         current is not None
         and state.incident_id is not None
         and (current.id == "emergency" or not state.stamp("call911"))
-        and call_failed(text)
+        and call_failed(text, calling=current.id in ("call911", "emergency"))
     ):
         # "j'ai appelé, c'était occupé", "the call dropped": call again now. The engines read
         # these as 911 called, a question on calling or a not-yet ("press the button when done").

@@ -7,8 +7,12 @@ not-yet ("OK. When it is done, press the button"). The answer to all of them is 
 at once. The dialogues ask `call_failed` while an incident's 911 call is not recorded. Matching
 runs on folded text (no accents, lower case, "couldn't" -> "could not").
 
-Being busy oneself is no failed call: "occupé" and "busy" count only as the line's ("la ligne
-est occupée", "ça sonne occupé", "it's busy", "busy signal"), not "je suis occupée avec elle".
+Some words name a failed call whatever else is said ("la ligne est occupée", "the call
+dropped", "couldn't get through"). Others could be about anyone ("pas de réponse", "ils m'ont
+raccroché au nez", "it's busy", "nobody answered"): "j'ai appelé les parents, pas de réponse"
+is no failed call to 911. Those count only where the call to 911 is what is being done (the
+step that asks for it, the emergency) or where the message names 911 or the police. Being busy
+oneself is none: "je suis occupée avec elle", "I'm busy with the victim".
 """
 
 from __future__ import annotations
@@ -18,55 +22,76 @@ from typing import Final
 
 from nlu.folding import fold
 
-_FRENCH: Final = (
-    # The line: "la ligne est occupée", "ça sonne occupé", "c'était occupé", "occupé au 911"
-    r"ligne (?:du 911 )?(?:est |etait |)(?:toujours |encore )?occupee?"
-    r"|(?:sonne|sonnait|tombe|tombait|tombe sur) (?:la ligne )?(?:toujours |encore )?occupee?"
-    r"|(?:c|ca|911) (?:est |etait |)(?:toujours |encore )?occupee?"
-    r"(?= *(?:[.,;!?]|$|au 911|mais|pis))"
-    r"|occupee? au 911"
-    # Cut off: "ça a coupé", "l'appel a coupé", "ça coupe", "coupé avant que je parle"
-    r"|(?:ca|appel|ligne|on|ils|(?:on|ils?|elle) m) (?:a |ont |s est |vient de |)?"
-    r"(?:coupe|coupee|raccroche)"
-    r"|(?:appel|ligne) (?:a )?(?:coupe|coupee|tombee?|saute)"
-    r"|ca coupe|ca a saute|la ligne a saute|ca raccroche|(?:ca|appel) (?:a )?plante"
-    # Nobody answers: "personne répond", "ça répond pas", "pas de réponse", "aucune réponse"
-    r"|personne (?:ne |n )?(?:repond|reponds|a repondu|repondait|decroche|a decroche)"
-    r"|(?:ca|ils?|le 911) (?:ne |n )?(?:repond|repondent|repondait|decroche|decrochent) pas"
-    r"|pas de reponse|aucune reponse|sans reponse"
-    # Could not get through: "pas réussi à joindre le 911", "pas capable de les rejoindre"
+_AGAIN: Final = r"(?:toujours |encore |tout le temps )?"
+# The line or the call itself, in so many words.
+_NAMED: Final = (
+    # French: "la ligne est occupée", "ça sonne occupé", "l'appel a coupé", "le 911 répond pas"
+    rf"ligne (?:du 911 )?(?:est |etait |)?{_AGAIN}occupee?"
+    rf"|(?:sonne|sonnait|tombe|tombait|tombe sur) (?:la ligne )?{_AGAIN}occupee?"
+    rf"|occupee? au 911|911 (?:est |etait |){_AGAIN}occupe"
+    r"|(?:appel|ligne) (?:a |s est |)(?:coupe|coupee|tombee?|saute|plante)"
+    r"|(?:appel|ligne) (?:n )?arrete pas de couper"
     r"|(?:pas|jamais|pu|plus) (?:encore )?(?:reussi|capable|pu|moyen) (?:a |de |d )?"
-    r"(?:(?:les |le |la |l )?(?:joindre|rejoindre)|parler|avoir (?:la ligne|quelqu un|le 911))"
-    r"|(?:j |je )?(?:n )?arrive pas a (?:(?:les |le |la |l )?(?:joindre|rejoindre)|avoir"
-    r" (?:la ligne|quelqu un|le 911)|parler a quelqu un)"
-    r"|(?:ca|ligne|appel) (?:n )?arrete pas de couper|ca coupe (?:tout le temps|encore)"
-    r"|ca (?:ne )?passe pas|pas de (?:reseau|signal)"
-)
-_ENGLISH: Final = (
-    # The line: "the line is busy", "it was busy", "busy signal", "911 was engaged"
-    r"(?:line|it|911|number) (?:is |was |s |kept |keeps |still )?"
-    r"(?:(?:still|always) )?(?:busy|engaged)"
+    r"(?:joindre|rejoindre|avoir) (?:le 911|la ligne|la police)"
+    r"|arrive pas a (?:joindre|rejoindre|avoir) (?:le 911|la ligne|la police)"
+    r"|le 911 (?:ne |n )?(?:repond|decroche) pas"
+    # English: "the line is busy", "busy signal", "the call dropped", "couldn't get through"
+    rf"|(?:line|911|number) (?:is |was |s |kept |keeps )?{_AGAIN}(?:busy|engaged)"
     r"|busy (?:signal|tone)"
-    # Cut off: "the call dropped", "it cut off", "got disconnected", "they hung up on me"
-    r"|(?:call|it|line|they) (?:just |got |was |has |have )?"
-    r"(?:dropped|cut off|cut out|got cut|disconnected|went dead)"
-    r"|hung up on me|call to 911 (?:just )?(?:dropped|cut off|cut out|died|went dead)"
-    r"|(?:call|it|line) keeps (?:dropping|cutting off|cutting out|going dead)"
-    r"|(?:got|was|were|been) (?:disconnected|cut off)"
-    # Nobody answers: "no answer", "nobody picked up", "no one is answering"
-    r"|no ?(?:one|body) (?:is |was |s )?(?:answered|answers|answering|picked up|picks up"
-    r"|picking up)"
-    r"|no answer|no response|(?:they|it|911) (?:did|do|does|is|are|was) not (?:answer|pick up)"
-    r"|(?:911|they|it|line) (?:is |are |s |re )?not (?:answering|picking up)"
-    # Could not get through: "couldn't get through", "haven't managed to reach 911"
+    r"|(?:call|line) (?:just |got |was |has |have )?"
+    r"(?:dropped|cut off|cut out|got cut|disconnected|went dead|died)"
+    r"|call to 911 (?:just )?(?:dropped|cut off|cut out|died|went dead)"
+    r"|(?:call|line) keeps (?:dropping|cutting off|cutting out|going dead)"
+    r"|911 (?:is |are |s |did |does |was )?not (?:answer|answering|pick up|picking up)"
     r"|(?:could|can|did|does|do|will) not (?:go|get|got) through"
     r"|(?:could not|can not|did not manage to|have not managed to|unable to|failed to)"
-    r" (?:reach|get hold of|get through|get 911|get anyone|get anybody)"
+    r" (?:reach|get hold of|get through to) (?:911|the police|dispatch)"
+)
+# Words that fail a call only when the call is the topic.
+_UNNAMED: Final = (
+    # French: "c'était occupé", "ça a coupé", "ils m'ont raccroché", "personne répond"
+    rf"(?:c|ca) (?:est |etait |){_AGAIN}occupee?(?= *(?:[.,;!?]|$|mais|pis))"
+    r"|(?:ca|on|ils|(?:on|ils?|elle) m) (?:a |ont |vient de |)?(?:coupe|raccroche)"
+    r"|ca coupe (?:tout le temps|encore)|ca (?:n )?arrete pas de couper|ca a (?:saute|plante)"
+    r"|personne (?:ne |n )?(?:repond|reponds|a repondu|repondait|decroche|a decroche)"
+    r"|(?:ca|ils?) (?:ne |n )?(?:repond|repondent|repondait|decroche|decrochent) pas"
+    r"|pas de reponse|aucune reponse|sans reponse"
+    r"|(?:pas|jamais|pu|plus) (?:encore )?(?:reussi|capable|pu|moyen) (?:a |de |d )?"
+    r"(?:(?:les |le |la |l )?(?:joindre|rejoindre)|parler|avoir (?:la ligne|quelqu un))"
+    r"|(?:j |je )?(?:n )?arrive pas a (?:(?:les |le |la |l )?(?:joindre|rejoindre)"
+    r"|avoir (?:la ligne|quelqu un)|parler a quelqu un)"
+    r"|ca (?:ne )?passe pas|pas de (?:reseau|signal)"
+    # English: "it's busy", "it cut off", "they hung up on me", "nobody picked up"
+    rf"|it (?:is |was |s |kept |keeps )?{_AGAIN}(?:busy|engaged)"
+    r"|(?:it|they) (?:just |got |was |has |have )?"
+    r"(?:dropped|cut off|cut out|got cut|disconnected|went dead)"
+    r"|it keeps (?:dropping|cutting off|cutting out|going dead)"
+    r"|(?:got|was|were|been) (?:disconnected|cut off)|hung up on me"
+    r"|no ?(?:one|body) (?:is |was |s )?(?:answered|answers|answering|picked up|picks up"
+    r"|picking up)"
+    r"|no answer|no response|(?:they|it) (?:did|do|does|is|are|was) not (?:answer|pick up)"
+    r"|(?:they|it) (?:is |are |s |re )?not (?:answering|picking up)"
+    r"|(?:could not|can not|did not manage to|have not managed to|unable to|failed to)"
+    r" (?:reach|get hold of|get through|get anyone|get anybody)"
     r"|no (?:signal|service|reception)"
 )
-_FAILED: Final = re.compile(rf"\b(?:{_FRENCH}|{_ENGLISH})\b")
+_FAILED_NAMED: Final = re.compile(rf"\b(?:{_NAMED})\b")
+_FAILED: Final = re.compile(rf"\b(?:{_UNNAMED})\b")
+# The message is about the call to 911.
+_ABOUT_911: Final = re.compile(
+    r"\b(?:911|police|policiers?|policieres?|repartit(?:eur|rice)|dispatch(?:er)?|urgences?)\b"
+)
 
 
-def call_failed(text: str) -> bool:
-    """Whether ``text`` says a call did not go through (busy, cut off, unanswered)."""
-    return _FAILED.search(fold(text)) is not None
+def call_failed(text: str, *, calling: bool = False) -> bool:
+    """Whether ``text`` says a call to 911 did not go through (busy, cut off, unanswered).
+
+    ``calling``: the call to 911 is what is being done (its step, or an emergency), so
+    "pas de réponse" or "they hung up on me" need not name it.
+    """
+    folded = fold(text)
+    if _FAILED_NAMED.search(folded) is not None:
+        return True
+    return (calling or _ABOUT_911.search(folded) is not None) and (
+        _FAILED.search(folded) is not None
+    )

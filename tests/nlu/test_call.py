@@ -10,31 +10,47 @@ from nlu.call import call_failed
 @pytest.mark.parametrize(
     "text",
     [
-        "j'ai appelé le 911 mais ça a coupé",
-        "j'ai appelé, c'était occupé",
         "la ligne du 911 sonne occupé",
         "le 911 est occupé",
+        "j'ai appelé le 911 mais ça a coupé",
         "j'ai appelé le 911 mais personne répond",
         "le 911 répond pas",
         "pas réussi à joindre le 911",
-        "ils m'ont raccroché au nez",
         "j'arrive pas à avoir le 911",
-        "ça arrête pas de couper",
-        "pas de réseau dans le bureau",
+        "l'appel arrête pas de couper",
         "I called 911 but the call dropped",
         "the line was busy",
         "I keep getting a busy signal",
-        "called 911, no answer",
-        "nobody picked up",
         "911 isn't answering",
         "couldn't get through to 911 yet",
         "haven't managed to reach 911 yet",
-        "got disconnected",
         "the call keeps dropping",
+        "called the police, they hung up on me",
     ],
 )
-def test_a_failed_call_is_found(text: str) -> None:
+def test_a_failed_call_to_911_is_found_at_any_step(text: str) -> None:
     assert call_failed(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "j'ai appelé, c'était occupé",
+        "ils m'ont raccroché au nez",
+        "ça arrête pas de couper",
+        "pas de réseau dans le bureau",
+        "personne répond",
+        "called, no answer",
+        "nobody picked up",
+        "it's busy",
+        "tried calling but it cut off",
+        "got disconnected",
+    ],
+)
+def test_a_failed_call_not_naming_911_is_found_where_it_is_the_call(text: str) -> None:
+    """At the step that asks for the call: the call meant is 911's. Elsewhere it may not be."""
+    assert call_failed(text, calling=True)
+    assert not call_failed(text)
 
 
 @pytest.mark.parametrize(
@@ -58,4 +74,9 @@ def test_a_failed_call_is_found(text: str) -> None:
     ],
 )
 def test_being_busy_hurt_or_unanswered_by_a_student_is_no_failed_call(text: str) -> None:
-    assert not call_failed(text)
+    assert not call_failed(text, calling=True)
+
+
+def test_an_unanswered_call_to_someone_else_is_no_failed_call_to_911() -> None:
+    assert not call_failed("j'ai appelé les parents, pas de réponse")
+    assert not call_failed("I called his mom, no answer")
