@@ -874,10 +874,19 @@ def test_a_call_that_did_not_go_through_is_answered_call_again(
     assert walk.buttons().count(record) == (step != "devices")  # the step's own button only
 
 
-def test_a_busy_line_once_911_is_recorded_is_not_answered_call_again(protocol: Protocol) -> None:
+@pytest.mark.parametrize(
+    ("step", "text"),
+    [
+        ("waiting", "the line was busy"),  # 911 is recorded already
+        ("devices", "I called his mom, no answer"),  # another call, away from the 911 step
+    ],
+)
+def test_another_call_or_one_after_911_is_recorded_is_not_answered_call_again(
+    protocol: Protocol, step: str, text: str
+) -> None:
     walk = Walk(protocol, "en")
-    walk.to("waiting")
-    walk(said("the line was busy", "deny"))
+    walk.to(step)
+    walk(said(text, "deny"))
     assert "call 911 again right away" not in walk.text()
 
 
