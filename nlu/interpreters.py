@@ -280,7 +280,9 @@ class SafeInterpreter:
     victim's support, 1.00), so its confidence cannot tell them apart. On 789 labelled
     messages (the held-out file and five probes) this took 13 wrong readings right, and 2
     right ones to another defensible reading ("le 911 veut savoir l'âge des élèves, je le
-    dis?" as a question on who may be told).
+    dis?" as a question on who may be told). Rasa's own "out of scope" is asked about too: it
+    read "un gars de 25 ans l'attend devant l'école" as out of scope (1.00) where the embedded
+    engine read an emergency (0.77), and "where do I keep the phones overnight" (0.999).
 
     With ``familiar`` (the embedded engine's knowledge of the training data's letters), letter
     soup is nlu_fallback: "abcdef" was a yes (0.71), and 5,000 "é" typed at the danger question
@@ -337,7 +339,7 @@ class SafeInterpreter:
                 # answer at the first step says to press "no immediate danger").
                 return replace(parse, intent=ASK_CALL_911)
             return self._demote(parse)
-        if self.second_opinion is not None and parse.intent not in (EMERGENCY, OUT_OF_SCOPE):
+        if self.second_opinion is not None and parse.intent != EMERGENCY:
             second = await self.second_opinion.parse(text)
             taken = second.intent != NLU_FALLBACK and not (
                 second.intent in CONFIRM_INTENTS and is_unconfirmed(text)

@@ -508,6 +508,27 @@ async def test_what_the_second_opinion_reads_as_an_emergency_is_an_emergency() -
     assert (parse.intent, parse.confidence) == (EMERGENCY, 0.6)
 
 
+@pytest.mark.parametrize(
+    ("second", "intent"),
+    [
+        ((EMERGENCY, 0.77), EMERGENCY),
+        ((ASK_DEVICE_HANDLING, 0.7), ASK_DEVICE_HANDLING),  # sure of another reading
+        ((ASK_DEVICE_HANDLING, 0.5), OUT_OF_SCOPE),  # not sure enough
+    ],
+)
+async def test_what_rasa_reads_as_out_of_scope_gets_a_second_opinion(
+    second: tuple[str, float], intent: str
+) -> None:
+    """Rasa read "un gars de 25 ans l'attend devant l'école" as out of scope (1.00), where the
+    embedded engine read an emergency (0.77); and "where do I keep the phones overnight" too
+    (1.00). The second opinion was not asked."""
+    rasa = SafeInterpreter(
+        FixedEngine(((OUT_OF_SCOPE, 1.0),)),
+        second_opinion=FixedEngine((second, (OUT_OF_SCOPE, 0.1))),
+    )
+    assert (await rasa.parse("un gars de 25 ans l'attend devant l'école")).intent == intent
+
+
 async def test_when_rasa_is_unsure_the_second_opinion_answers() -> None:
     """Rasa read "je peux utiliser une enveloppe à la place du sac?" below the threshold
     (0.16): not understood, where the embedded engine read the question on the phones."""
