@@ -807,6 +807,22 @@ def test_yes_or_no_at_the_event_number_says_to_type_it_or_skip(
 
 
 @pytest.mark.parametrize(
+    ("text", "language", "answer"),
+    [
+        ("still no patrol car after an hour", "en", "The police have not come yet? How soon"),
+        ("la police est pas encore venue", "fr", "La police n'est pas encore passée ?"),
+    ],
+)
+def test_not_yet_while_waiting_for_the_police_says_what_to_do_meanwhile(
+    protocol: Protocol, text: str, language: str, answer: str
+) -> None:
+    """ "Still no patrol car after an hour" got "OK. When it is done, press the button"."""
+    walk = Walk(protocol, language)
+    walk.to("waiting")
+    answered_in_place(walk, said(text, "deny"), answer, "waiting.collected")
+
+
+@pytest.mark.parametrize(
     ("intent", "language", "answer"),
     [
         ("affirm", "en", 'If 911 is called, press "I called 911"; otherwise'),
