@@ -55,7 +55,7 @@ _UNNAMED: Final = (
     r"|ca coupe (?:tout le temps|encore)|ca (?:n )?arrete pas de couper|ca a (?:saute|plante)"
     r"|personne (?:ne |n )?(?:repond|reponds|a repondu|repondait|decroche|a decroche)"
     r"|(?:ca|ils?) (?:ne |n )?(?:repond|repondent|repondait|decroche|decrochent) pas"
-    r"|pas de reponse|aucune reponse|sans reponse"
+    r"|(?:pas de|aucune|sans) reponse(?! (?:de|d|du|des) (?!911|la police|police))"
     r"|(?:pas|jamais|pu|plus) (?:encore )?(?:reussi|capable|pu|moyen) (?:a |de |d )?"
     r"(?:(?:les |le |la |l )?(?:joindre|rejoindre)|parler|avoir (?:la ligne|quelqu un))"
     r"|(?:j |je )?(?:n )?arrive pas a (?:(?:les |le |la |l )?(?:joindre|rejoindre)"
@@ -69,11 +69,26 @@ _UNNAMED: Final = (
     r"|(?:got|was|were|been) (?:disconnected|cut off)|hung up on me"
     r"|no ?(?:one|body) (?:is |was |s )?(?:answered|answers|answering|picked up|picks up"
     r"|picking up)"
-    r"|no answer|no response|(?:they|it) (?:did|do|does|is|are|was) not (?:answer|pick up)"
+    r"|no (?:answer|response)(?! from (?!911|the police|police|dispatch))"
+    r"|(?:they|it) (?:did|do|does|is|are|was) not (?:answer|pick up)"
     r"|(?:they|it) (?:is |are |s |re )?not (?:answering|picking up)"
     r"|(?:could not|can not|did not manage to|have not managed to|unable to|failed to)"
     r" (?:reach|get hold of|get through|get anyone|get anybody)"
     r"|no (?:signal|service|reception)"
+    # Either language, looser: "j'ai essayé d'appeler mais…", "I haven't been able to reach
+    # them", "c'est encore occupé", "personne répond"
+    r"|(?:essaye|tente|tried|trying|attempted)\b.*\b(?:mais|but)"
+    r"|(?:not|pas|pu|never|jamais) (?:\w+ ){0,3}?(?:able|capable|reussi|rejoint|rejoindre"
+    r"|joindre|reach\w*|get through|got through|through)"
+    r"|(?:sonne|sonnait|ligne|line|it s|its) (?:\w+ ){0,3}?(?:occupee?|busy)"
+    r"|(?:ca|personne|911|ligne) (?:\w+ )?repond(?:ent)? pas"
+    r"|(?:nobody|no one) (?:answers|answered|picks up|picked up)"
+)
+# What follows a failure may say the call went through in the end ("the line was busy but I
+# finally got through", "c'était occupé, j'ai fini par avoir quelqu'un").
+_AFTER_ALL: Final = re.compile(
+    r"\b(?:finalement|enfin|finally|eventually|fini par|ended up|managed to|got through"
+    r"|(?<!pas )reussi a|(?<!pas )rejoint)\b"
 )
 _FAILED_NAMED: Final = re.compile(rf"\b(?:{_NAMED})\b")
 _FAILED: Final = re.compile(rf"\b(?:{_UNNAMED})\b")
@@ -90,8 +105,14 @@ def call_failed(text: str, *, calling: bool = False) -> bool:
     "pas de réponse" or "they hung up on me" need not name it.
     """
     folded = fold(text)
-    if _FAILED_NAMED.search(folded) is not None:
-        return True
-    return (calling or _ABOUT_911.search(folded) is not None) and (
-        _FAILED.search(folded) is not None
-    )
+    failures = [*_FAILED_NAMED.finditer(folded)]
+    if calling or _ABOUT_911.search(folded) is not None:
+        failures += _FAILED.finditer(folded)
+    if not failures:
+        return False
+    return not got_through_after(folded, max(failure.end() for failure in failures))
+
+
+def got_through_after(folded: str, position: int) -> bool:
+    """Whether folded text says, after ``position``, that the call went through in the end."""
+    return _AFTER_ALL.search(folded, position) is not None

@@ -80,3 +80,18 @@ def test_being_busy_hurt_or_unanswered_by_a_student_is_no_failed_call(text: str)
 def test_an_unanswered_call_to_someone_else_is_no_failed_call_to_911() -> None:
     assert not call_failed("j'ai appelé les parents, pas de réponse")
     assert not call_failed("I called his mom, no answer")
+    assert not call_failed("called 911, no answer from the school officer though", calling=True)
+    assert not call_failed("appelé le 911, pas de réponse de la direction", calling=True)
+    assert call_failed("appelé, pas de réponse du 911")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "c'était occupé mais finalement j'ai eu le 911",
+        "the line was busy but I finally got through",
+        "ça a coupé, j'ai rappelé pis j'ai fini par avoir quelqu'un",
+    ],
+)
+def test_a_call_that_went_through_in_the_end_did_not_fail(text: str) -> None:
+    assert not call_failed(text, calling=True)
