@@ -30,6 +30,7 @@ from nlu.types import (
     ASK_VICTIM_SUPPORT,
     ASK_VIEW_IMAGE,
     CONFIRM_911_CALLED,
+    CONFIRM_DEVICES_SECURED,
     CONFIRM_INTENTS,
     CONFIRM_KIT_COLLECTED,
     DEFAULT_THRESHOLD,
@@ -55,6 +56,13 @@ _QUESTION: Final = re.compile(r"\?\s*\W*$")
 # call on hold. What follows may still say it went through in the end ("the line was busy but
 # I finally got through").
 _ON_HOLD: Final = re.compile(r"\bon hold\b|\bmis en attente\b")
+# The question on the step a confirmation records: Rasa read "je viens d'appeler le 911" as a
+# question on calling (1.00), "I put the phones in the bags" as one on the phones.
+_STEP_ASKED: Final = {
+    CONFIRM_911_CALLED: ASK_CALL_911,
+    CONFIRM_DEVICES_SECURED: ASK_DEVICE_HANDLING,
+    CONFIRM_KIT_COLLECTED: ASK_NEXT_STEP,
+}
 # Nor are phones bagged without the bags: "we ran out of bags for the phones" was read as the
 # phones secured (0.47).
 _NO_BAGS: Final = re.compile(
@@ -266,10 +274,15 @@ class SafeInterpreter:
     And when Rasa is unsure (below the threshold), the second engine's reading, if it is sure
     of one, is taken ("je peux utiliser une enveloppe à la place du sac?", 0.16 on Rasa), but
     not a confirmation on a question or a "not yet". So is it when the two disagree and the
-    second engine is at least ``SURE`` (0.6) of a reading that is not a confirmation (which
-    needs both): Rasa says 0.9 to 1.00 of most of its wrong readings ("what happens legally
-    to him?" as the next step, 0.92; "l'élève veut son téléphone pour rentrer chez lui" as the
-    victim's support, 1.00), so its confidence cannot tell them apart. On 789 labelled
+    second engine is at least ``SURE`` (0.6) of its reading: Rasa says 0.9 to 1.00 of most of
+    its wrong readings ("what happens legally to him?" as the next step, 0.92; "l'élève veut
+    son téléphone pour rentrer chez lui" as the victim's support, 1.00), so its confidence
+    cannot tell them apart. That reading may be a confirmation where Rasa read a question on
+    the same step, on a message that is no question, no "not yet" and no failed call: Rasa
+    read "je viens d'appeler le 911" and "dispatcher says an officer will be here soon" as
+    questions on calling (1.00), and the step that asks for the call answered with how to
+    call; a typed confirmation records nothing anyway (it is answered with the button that
+    does). On 789 labelled
     messages (the held-out file and five probes) this took 13 wrong readings right, and 2
     right ones to another defensible reading ("le 911 veut savoir l'âge des élèves, je le
     dis?" as a question on who may be told). Rasa's own "out of scope" is asked about too: it
@@ -342,7 +355,10 @@ class SafeInterpreter:
                 or (parse.intent == NLU_FALLBACK and taken)
                 or (
                     second.intent != parse.intent
-                    and second.intent not in CONFIRM_INTENTS
+                    and (
+                        second.intent not in CONFIRM_INTENTS
+                        or _STEP_ASKED[second.intent] == parse.intent
+                    )
                     and taken
                     and second.confidence >= SURE
                 )

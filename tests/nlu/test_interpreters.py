@@ -473,7 +473,7 @@ async def test_a_sure_second_opinion_wins_a_disagreement() -> None:
     ("second", "text"),
     [
         (("ask_legal", 0.55), "what happens to him?"),  # not sure enough
-        ((CONFIRM_911_CALLED, 0.9), "the dispatcher says they're coming"),  # needs both
+        ((CONFIRM_911_CALLED, 0.9), "is the dispatcher sending someone"),  # a question
         ((NLU_FALLBACK, 0.9), "what happens to him?"),
     ],
 )
@@ -485,6 +485,16 @@ async def test_an_unsure_second_opinion_or_a_confirmation_leaves_rasa_s_reading(
         second_opinion=FixedEngine((second, (ASK_NEXT_STEP, 0.05))),
     )
     assert (await rasa.parse(text)).intent == ASK_NEXT_STEP
+
+
+async def test_a_sure_confirmation_of_the_second_opinion_wins_on_a_plain_statement() -> None:
+    """Rasa read "je viens d'appeler le 911" as a question on calling (1.00), and the step
+    that asks for the call answered with how to call, not with the button that records it."""
+    rasa = SafeInterpreter(
+        FixedEngine(((ASK_CALL_911, 1.0),)),
+        second_opinion=FixedEngine(((CONFIRM_911_CALLED, 0.65), (ASK_CALL_911, 0.33))),
+    )
+    assert (await rasa.parse("je viens d'appeler le 911")).intent == CONFIRM_911_CALLED
 
 
 async def test_what_the_second_opinion_reads_as_out_of_scope_is_out_of_scope() -> None:
