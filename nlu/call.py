@@ -4,7 +4,8 @@ No intent of the catalogue says a call failed, and the engines read "I called 91
 dropped" (0.83) and "j'ai appelé, c'était occupé" (0.72) as 911 called, "j'ai appelé le 911
 mais personne répond" as a question on calling (0.74) and "tried calling but it cut off" as a
 not-yet ("OK. When it is done, press the button"). The answer to all of them is to call again
-at once. The dialogues ask `call_failed` while an incident's 911 call is not recorded. Matching
+at once. The dialogues ask `call_failed` while an incident's 911 call is not recorded, and the
+confirmation guard (`nlu.interpreters`) of every message an engine read as 911 called. Matching
 runs on folded text (no accents, lower case, "couldn't" -> "could not").
 
 Some words name a failed call whatever else is said ("la ligne est occupée", "the call

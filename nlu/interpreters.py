@@ -277,17 +277,17 @@ class SafeInterpreter:
     second engine is at least ``SURE`` (0.6) of its reading: Rasa says 0.9 to 1.00 of most of
     its wrong readings ("what happens legally to him?" as the next step, 0.92; "l'élève veut
     son téléphone pour rentrer chez lui" as the victim's support, 1.00), so its confidence
-    cannot tell them apart. That reading may be a confirmation where Rasa read a question on
-    the same step, on a message that is no question, no "not yet" and no failed call: Rasa
-    read "je viens d'appeler le 911" and "dispatcher says an officer will be here soon" as
-    questions on calling (1.00), and the step that asks for the call answered with how to
-    call; a typed confirmation records nothing anyway (it is answered with the button that
-    does). On 789 labelled
-    messages (the held-out file and five probes) this took 13 wrong readings right, and 2
-    right ones to another defensible reading ("le 911 veut savoir l'âge des élèves, je le
-    dis?" as a question on who may be told). Rasa's own "out of scope" is asked about too: it
-    read "un gars de 25 ans l'attend devant l'école" as out of scope (1.00) where the embedded
-    engine read an emergency (0.77), and "where do I keep the phones overnight" (0.999).
+    cannot tell them apart. On 789 labelled messages (the held-out file and five probes) this
+    took 13 wrong readings right, and 2 right ones to another defensible reading ("le 911 veut
+    savoir l'âge des élèves, je le dis?" as a question on who may be told). That reading may
+    be a confirmation where Rasa read a question on the same step, on a message that is no
+    question, no "not yet" and no failed call: Rasa read "je viens d'appeler le 911" and
+    "dispatcher says an officer will be here soon" as questions on calling (1.00), and the
+    step that asks for the call answered with how to call; a typed confirmation records
+    nothing anyway (it is answered with the button that does). Rasa's own "out of scope" is
+    asked about too: it read "un gars de 25 ans l'attend devant l'école" as out of scope
+    (1.00) where the embedded engine read an emergency (0.77), and "where do I keep the
+    phones overnight" (0.999).
 
     With ``familiar`` (the embedded engine's knowledge of the training data's letters), letter
     soup is nlu_fallback: "abcdef" was a yes (0.71), and 5,000 "é" typed at the danger question
