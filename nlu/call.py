@@ -78,7 +78,6 @@ _UNNAMED: Final = (
     r"|no (?:signal|service|reception)"
     # Either language, looser: "j'ai essayé d'appeler mais…", "I haven't been able to reach
     # them", "c'est encore occupé", "personne répond"
-    r"|(?:essaye|tente|tried|trying|attempted)\b.*\b(?:mais|but)"
     r"|(?:not|pas|pu|never|jamais) (?:\w+ ){0,3}?(?:able|capable|reussi|rejoint|rejoindre"
     r"|joindre|reach\w*|get through|got through|through)"
     r"|(?:sonne|sonnait|ligne|line|it s|its) (?:\w+ ){0,3}?(?:occupee?|busy)"
@@ -93,6 +92,10 @@ _AFTER_ALL: Final = re.compile(
 )
 _FAILED_NAMED: Final = re.compile(rf"\b(?:{_NAMED})\b")
 _FAILED: Final = re.compile(rf"\b(?:{_UNNAMED})\b")
+# "j'ai essayé d'appeler mais…", "I tried but…": two searches, not one ".*" (which tries every
+# start: 27 ms on a 4,096-character message of "essayé").
+_TRIED: Final = re.compile(r"\b(?:essaye|tente|tried|trying|attempted)\b")
+_BUT: Final = re.compile(r"\b(?:mais|but)\b")
 # The message is about the call to 911.
 _ABOUT_911: Final = re.compile(
     r"\b(?:911|police|policiers?|policieres?|repartit(?:eur|rice)|dispatch(?:er)?|urgences?)\b"
@@ -109,6 +112,10 @@ def call_failed(text: str, *, calling: bool = False) -> bool:
     failures = [*_FAILED_NAMED.finditer(folded)]
     if calling or _ABOUT_911.search(folded) is not None:
         failures += _FAILED.finditer(folded)
+        tried = _TRIED.search(folded)
+        but = _BUT.search(folded, tried.end()) if tried is not None else None
+        if but is not None:
+            failures.append(but)
     if not failures:
         return False
     return not got_through_after(folded, max(failure.end() for failure in failures))

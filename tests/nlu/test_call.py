@@ -45,6 +45,7 @@ def test_a_failed_call_to_911_is_found_at_any_step(text: str) -> None:
         "it's busy",
         "tried calling but it cut off",
         "got disconnected",
+        "j'ai essayé d'appeler mais rien",
     ],
 )
 def test_a_failed_call_not_naming_911_is_found_where_it_is_the_call(text: str) -> None:
