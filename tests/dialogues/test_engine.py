@@ -856,8 +856,7 @@ def test_the_dispatchers_questions_during_the_call_are_answered(
     """What to say to 911 listed what to give, not what to do with the dispatcher's questions."""
     walk = Walk(protocol, language)
     walk.to("call911")
-    walk(said(text, "ask_call_911"))
-    assert answer in walk.text()
+    answered_in_place(walk, said(text, "ask_call_911"), answer, "call911.called")
     assert {"en": "never here", "fr": "jamais ici"}[language] in walk.text()
 
 
